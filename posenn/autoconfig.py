@@ -1,0 +1,104 @@
+"""`posenn config`: a starting config derived from the labels.
+
+From the labels it takes the skeleton, the frame size and channels, and the size of the animals;
+from those it chooses the input scale, the Gaussian sigma, and the smallest max stride whose
+receptive field covers an animal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import sleap_io as sio
+
+from posenn.config import Config, SkeletonConfig
+from posenn.errors import PosennError
+from posenn.io.labels import InstanceKind, labeled_samples, load_labels
+from posenn.models.unet import UNet
+
+# Animals larger than this (pixels, after scaling) gain little from more resolution.
+TARGET_ANIMAL_SIZE = 160
+# Frames are scaled so their longest side is at most this many pixels (single instance).
+MAX_FRAME_SIDE = 512
+
+
+LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
+
+
+def symmetries_from_names(node_names: list[str]) -> list[tuple[str, str]]:
+    """Left/right pairs found by name: `left_eye`/`right_eye`, `wingL`/`wingR`, `legL1`/`legR1`."""
+    names = set(node_names)
+    pairs = []
+    for name in node_names:
+        for left, right in LEFT_RIGHT_TOKENS:
+            start = name.find(left)
+            while start >= 0:
+                partner = name[:start] + right + name[start + len(left):]
+                if partner in names and (name, partner) not in pairs:
+                    pairs.append((name, partner))
+                start = name.find(left, start + 1)
+    return pairs
+
+
+def declared_or_named_symmetries(skeleton: sio.Skeleton) -> list[tuple[str, str]]:
+    """The skeleton's declared symmetries (ordered as the nodes), else pairs found by name."""
+    order = {name: i for i, name in enumerate(skeleton.node_names)}
+    declared = [tuple(sorted((n.name for n in s.nodes), key=order.get)) for s in skeleton.symmetries]
+    return declared or symmetries_from_names(list(skeleton.node_names))
+
+
+def animal_size(points: list[np.ndarray]) -> float:
+    """90th percentile over instances of the longer side of the keypoints' bounding box."""
+    extents = []
+    for frame_points in points:
+        for instance in frame_points:
+            visible = instance[~np.isnan(instance).any(axis=1)]
+            if len(visible) >= 2:
+                extents.append(float((visible.max(axis=0) - visible.min(axis=0)).max()))
+    return float(np.percentile(extents, 90)) if extents else 0.0
+
+
+def choose_max_stride(size: float, filters: int, convs_per_block: int, output_stride: int) -> int:
+    """Smallest max stride (16–64) whose UNet receptive field covers `size` pixels."""
+    for max_stride in (16, 32, 64):
+        unet = UNet(1, filters, 2.0, max_stride, output_stride, convs_per_block)
+        if unet.receptive_field() >= size:
+            return max_stride
+    return 64
+
+
+def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKind = "all") -> Config:
+    """Build a starting config for `model_type` from a labels file.
+
+    Raises:
+        PosennError: if the labels cannot be read or hold no instances.
+    """
+    labels = load_labels(labels_path)
+    samples = labeled_samples(labels, instances, labels_path)
+    skeleton = labels.skeleton
+    _, height, width, channels = samples[0].video.shape
+
+    config = Config()
+    config.model.type = model_type
+    config.data.train_labels = Path(labels_path)
+    config.data.instances = instances
+    config.data.channels = 1 if channels == 1 else 3
+    config.data.skeleton = SkeletonConfig(
+        nodes=list(skeleton.node_names),
+        edges=[(e.source.name, e.destination.name) for e in skeleton.edges],
+        symmetries=declared_or_named_symmetries(skeleton),
+    )
+
+    size = animal_size([s.points for s in samples])
+    if size <= 0:
+        raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
+    scale = min(1.0, TARGET_ANIMAL_SIZE / size, MAX_FRAME_SIDE / max(height, width))
+    config.data.scale = round(scale, 3)
+    scaled_size = size * config.data.scale
+    config.model.sigma = round(float(np.clip(scaled_size / 40, 1.5, 5.0)), 2)
+    backbone = config.model.backbone
+    backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, config.model.output_stride)
+    if config.data.skeleton.symmetries:
+        config.augment.flip = "horizontal"
+    return config

@@ -1,0 +1,227 @@
+"""Typed configuration: one YAML file with `data`, `model`, `augment`, `train` and `inference`.
+
+Every field has a default, so a config only needs what differs. `load_config` reads a file,
+applies dotted `key=value` overrides and validates; any unknown key or wrong value becomes a
+`PosennError` that names the key, what is allowed, and the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from posenn.errors import PosennError
+from posenn.io.atomic import write_text_atomic
+
+ModelType = Literal["single_instance"]
+LABEL_PATH_FIELDS = ("train_labels", "val_labels")
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SkeletonConfig(Section):
+    """The body parts the model predicts, copied from the labels by `posenn config`."""
+
+    nodes: list[str] = Field(default_factory=list)
+    edges: list[tuple[str, str]] = Field(default_factory=list)
+    symmetries: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class DataConfig(Section):
+    train_labels: Path | None = None
+    val_labels: Path | None = None
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    instances: Literal["user", "predicted", "all"] = "user"
+    scale: float = Field(1.0, gt=0.0, le=4.0)
+    channels: Literal[1, 3] = 1
+    cache: Literal["memory", "disk"] = "memory"
+    cache_dir: Path | None = None
+    skeleton: SkeletonConfig = Field(default_factory=SkeletonConfig)
+
+
+class BackboneConfig(Section):
+    name: Literal["unet"] = "unet"
+    filters: int = Field(16, ge=1)
+    filters_rate: float = Field(2.0, ge=1.0)
+    max_stride: int = Field(16, ge=2)
+    convs_per_block: int = Field(2, ge=1)
+    upsampling: Literal["bilinear", "transposed"] = "bilinear"
+
+
+class ModelConfig(Section):
+    type: ModelType = "single_instance"
+    backbone: BackboneConfig = Field(default_factory=BackboneConfig)
+    output_stride: int = Field(2, ge=1)
+    sigma: float = Field(2.5, gt=0.0)
+
+
+class AugmentConfig(Section):
+    """Batch augmentation applied on the training device; zero or false disables a transform."""
+
+    rotation: float = Field(15.0, ge=0.0, le=180.0)
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = Field(0.05, ge=0.0, le=0.5)
+    flip: Literal["none", "horizontal", "vertical", "both"] = "none"
+    flip_pairs: list[tuple[str, str]] | None = None
+    brightness: float = Field(0.1, ge=0.0, le=1.0)
+    contrast: float = Field(0.1, ge=0.0, le=1.0)
+    noise: float = Field(0.02, ge=0.0, le=1.0)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    weight_decay: float = Field(0.0, ge=0.0)
+    scheduler: Literal["none", "plateau", "cosine"] = "plateau"
+    warmup_epochs: int = Field(0, ge=0)
+    plateau_patience: int = Field(5, ge=1)
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    early_stopping_patience: int | None = Field(10, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    run_dir: Path = Path("models/run")
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = 1
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    num_workers: int = Field(0, ge=0)
+
+
+class InferenceConfig(Section):
+    peak_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    batch_size: int = Field(8, ge=1)
+
+
+class Config(Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+
+
+def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    """Every dotted key of a config class, sections included: `["data", "data.scale", ...]`."""
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(valid_keys(annotation, key + "."))
+    return keys
+
+
+def closest_key(key: str) -> str | None:
+    """The valid dotted key nearest in spelling to `key`, or None when nothing is close."""
+    keys = valid_keys()
+    leaf_matches = [k for k in keys if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]
+    if leaf_matches:
+        return leaf_matches[0]
+    matches = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def _describe_error(error: dict[str, Any], source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        hint = closest_key(key)
+        message = f"{source}: unknown key '{key}'."
+        return message + (f" Did you mean '{hint}'?" if hint else "")
+    value = error.get("input")
+    return f"{source}: '{key}' = {value!r} is not valid: {error['msg']}."
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+    """Validate a nested dict into a `Config`.
+
+    Raises:
+        PosennError: naming each bad key, what is allowed, and the closest valid key.
+    """
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe_error(error, source) for error in exc.errors()]
+        raise PosennError("\n".join(lines)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split `"train.epochs=3"` into `(["train", "epochs"], 3)`; the value is parsed as YAML."""
+    if "=" not in text:
+        raise PosennError(f"Override '{text}' is not of the form key=value (e.g. train.epochs=3).")
+    key, value = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value) if value.strip() else None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted `key=value` overrides in a nested dict (new dicts for missing sections)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        if ".".join(path) not in valid_keys():
+            hint = closest_key(".".join(path))
+            suffix = f" Did you mean '{hint}'?" if hint else ""
+            raise PosennError(f"Override '{text}': unknown key '{'.'.join(path)}'.{suffix}")
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise PosennError(f"Override '{text}': '{part}' is not a section.")
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PosennError(f"Config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PosennError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PosennError(f"{path}: expected a mapping with sections data/model/train, got {type(raw).__name__}.")
+    return raw
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply `key=value` overrides, validate.
+
+    Relative label paths written in the file are relative to the file's folder; relative paths
+    given as overrides are relative to the working directory.
+    """
+    path = Path(path)
+    raw = read_yaml(path)
+    base = path.resolve().parent
+    for field in LABEL_PATH_FIELDS:
+        value = raw.get("data", {}).get(field) if isinstance(raw.get("data"), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute():
+            raw["data"][field] = str(base / value)
+    raw = apply_overrides(raw, overrides or [])
+    return validate_config(raw, source=str(path))
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain YAML-friendly dict (paths as strings, tuples as lists)."""
+    return config.model_dump(mode="json")
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the config as YAML, atomically; label paths are written relative to its folder."""
+    path = Path(path)
+    raw = config_to_dict(config)
+    for field in LABEL_PATH_FIELDS:
+        if raw["data"][field] is not None:
+            raw["data"][field] = os.path.relpath(Path(raw["data"][field]).resolve(), path.resolve().parent)
+    write_text_atomic(path, yaml.safe_dump(raw, sort_keys=False))

@@ -1,0 +1,111 @@
+"""Confidence maps: Gaussian targets on a strided grid, and their peaks with subpixel refinement.
+
+Grid convention: output cell `j` of a map at stride `s` covers input pixels `[j*s, (j+1)*s)`, so
+its centre is the input coordinate `j*s + (s-1)/2`. Encoding and decoding both use
+`grid_to_input` / `input_to_grid`, so they are each other's inverse at any stride.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def output_size(height: int, width: int, stride: int) -> tuple[int, int]:
+    """Size of a map at `stride` for an input of `height` × `width`."""
+    return math.ceil(height / stride), math.ceil(width / stride)
+
+
+def grid_to_input(coords: torch.Tensor, stride: int) -> torch.Tensor:
+    """Map grid coordinates (cell units) to input pixel coordinates."""
+    return coords * stride + (stride - 1) / 2
+
+
+def input_to_grid(coords: torch.Tensor, stride: int) -> torch.Tensor:
+    """Map input pixel coordinates to grid coordinates (cell units)."""
+    return (coords - (stride - 1) / 2) / stride
+
+
+def gaussian_maps(points: torch.Tensor, height: int, width: int, stride: int, sigma: float) -> torch.Tensor:
+    """Render one unit-peak Gaussian per point; the maximum where instances overlap.
+
+    Args:
+        points: `(batch, instances, nodes, 2)` xy in input pixels; NaN points draw nothing.
+        height, width: input size in pixels.
+        stride: output stride of the maps.
+        sigma: Gaussian standard deviation in input pixels.
+
+    Returns:
+        `(batch, nodes, out_height, out_width)` maps with values in [0, 1].
+    """
+    out_h, out_w = output_size(height, width, stride)
+    device, dtype = points.device, torch.float32
+    xs = grid_to_input(torch.arange(out_w, device=device, dtype=dtype), stride)
+    ys = grid_to_input(torch.arange(out_h, device=device, dtype=dtype), stride)
+    px = points[..., 0, None].to(dtype)  # (batch, instances, nodes, 1)
+    py = points[..., 1, None].to(dtype)
+    gx = torch.exp(-((xs - px) ** 2) / (2 * sigma**2))  # (batch, instances, nodes, out_w)
+    gy = torch.exp(-((ys - py) ** 2) / (2 * sigma**2))  # (batch, instances, nodes, out_h)
+    maps = gy[..., :, None] * gx[..., None, :]  # (batch, instances, nodes, out_h, out_w)
+    maps = torch.nan_to_num(maps, nan=0.0)
+    if maps.shape[1] == 0:
+        return maps.new_zeros(points.shape[0], points.shape[2], out_h, out_w)
+    return maps.amax(dim=1)
+
+
+def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Subpixel offsets of peaks by a parabola through the log of the 3 values along each axis.
+
+    A sampled Gaussian is a parabola in log space, so this recovers its centre exactly; offsets
+    are clamped to half a cell for noisy network outputs.
+
+    Args:
+        maps: `(..., height, width)` maps.
+        rows, cols: `(...)` integer peak positions (long).
+
+    Returns:
+        `(..., 2)` xy offsets in cells, in [-0.5, 0.5].
+    """
+    height, width = maps.shape[-2:]
+    flat = maps.reshape(-1, height * width)
+    rows, cols = rows.reshape(-1), cols.reshape(-1)
+
+    def value(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        index = (r.clamp(0, height - 1) * width + c.clamp(0, width - 1))[:, None]
+        return torch.log(flat.gather(1, index)[:, 0].clamp_min(1e-6))
+
+    def axis_offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        curvature = before - 2 * centre + after
+        offset = 0.5 * (before - after) / torch.where(curvature < -1e-6, curvature, -torch.ones_like(curvature))
+        return torch.where(curvature < -1e-6, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+
+    centre = value(rows, cols)
+    dx = axis_offset(value(rows, cols - 1), centre, value(rows, cols + 1))
+    dy = axis_offset(value(rows - 1, cols), centre, value(rows + 1, cols))
+    # A neighbour outside the map carries no information: no refinement along that axis.
+    dx = torch.where((cols > 0) & (cols < width - 1), dx, torch.zeros_like(dx))
+    dy = torch.where((rows > 0) & (rows < height - 1), dy, torch.zeros_like(dy))
+    return torch.stack([dx, dy], dim=-1).reshape(*maps.shape[:-2], 2)
+
+
+def global_peaks(maps: torch.Tensor, stride: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The highest point of each map, refined to subpixel precision.
+
+    Args:
+        maps: `(batch, nodes, height, width)` confidence maps.
+        stride: output stride of the maps.
+        threshold: peaks below this value are reported missing.
+
+    Returns:
+        points: `(batch, nodes, 2)` xy in input pixels, NaN where the peak is below threshold.
+        scores: `(batch, nodes)` peak values.
+    """
+    width = maps.shape[-1]
+    scores, flat_index = maps.flatten(-2).max(dim=-1)
+    rows, cols = flat_index // width, flat_index % width
+    offsets = refine_offsets(maps, rows, cols)
+    grid = torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets
+    points = grid_to_input(grid, stride)
+    missing = (scores < threshold)[..., None]
+    return torch.where(missing, torch.full_like(points, float("nan")), points), scores

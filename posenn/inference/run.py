@@ -1,0 +1,143 @@
+"""`posenn track`: a video or labels file in, a predictions `.slp` out."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sleap_io as sio
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+import posenn
+from posenn.errors import PosennError
+from posenn.inference.predictor import FramePrediction, TrainedModel, batch_frames, load_model, predict_batch, resolve_device
+from posenn.io.labels import load_labels
+from posenn.io.video import iter_frames, open_video, parse_frame_ranges, prefetch
+from posenn.io.writers import save_labels
+
+
+@dataclass
+class TrackOptions:
+    """Options of `posenn track`; None means the model's own inference setting."""
+
+    batch_size: int | None = None
+    peak_threshold: float | None = None
+    device: str = "auto"
+    frames: str | None = None
+    quiet: bool = False
+
+
+def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
+    """The (video, frame indices) to predict: a whole video (or `--frames`), or the labeled
+    frames of each video in a `.slp`."""
+    if input_path.suffix == ".slp":
+        labels = load_labels(input_path)
+        if frames:
+            raise PosennError("--frames applies to a video input; a .slp input predicts its labeled frames.")
+        jobs = []
+        for video in labels.videos:
+            indices = sorted({int(lf.frame_idx) for lf in labels.find(video)})
+            if indices:
+                jobs.append((video, indices))
+        if not jobs:
+            raise PosennError(f"{input_path}: holds no labeled frames to predict.")
+        return jobs
+    video = open_video(input_path)
+    return [(video, parse_frame_ranges(frames, video.shape[0]))]
+
+
+def to_labeled_frame(prediction: FramePrediction, video: sio.Video, skeleton: sio.Skeleton) -> sio.LabeledFrame:
+    """Wrap one frame's predictions as `PredictedInstance`s."""
+    instances = [
+        sio.PredictedInstance.from_numpy(points, skeleton=skeleton, point_scores=point_scores, score=float(score))
+        for points, point_scores, score in zip(prediction.points, prediction.point_scores, prediction.scores)
+    ]
+    return sio.LabeledFrame(video=video, frame_idx=prediction.frame_idx, instances=instances)
+
+
+def predict_video(
+    model: TrainedModel,
+    video: sio.Video,
+    indices: list[int],
+    device: torch.device,
+    batch_size: int,
+    peak_threshold: float,
+    on_batch: Callable[[int], None],
+) -> list[sio.LabeledFrame]:
+    """Predict the given frames of one video, decoding and preprocessing on a background thread."""
+    skeleton = model.skeleton
+    frames = iter_frames(video, indices, model.config.data.channels)
+    labeled_frames = []
+    for batch in prefetch(batch_frames(frames, model.config, batch_size), depth=3):
+        for prediction in predict_batch(model, batch, device, peak_threshold):
+            if len(prediction.points):
+                labeled_frames.append(to_labeled_frame(prediction, video, skeleton))
+        on_batch(len(batch.indices))
+    return labeled_frames
+
+
+def progress_bar(console: Console) -> Progress:
+    """Progress with frames done, frames/s and time left."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
+    """Predict poses on a video or on the labeled frames of a `.slp`; write `output` atomically."""
+    input_path, output = Path(input_path), Path(output)
+    if not input_path.exists():
+        raise PosennError(f"Input not found: {input_path}")
+    if len(model_dirs) != 1:
+        raise PosennError(f"Expected one model folder (-m), got {len(model_dirs)}.")
+    device = resolve_device(options.device)
+    model = load_model(model_dirs[0], device)
+    batch_size = options.batch_size or model.config.inference.batch_size
+    threshold = options.peak_threshold if options.peak_threshold is not None else model.config.inference.peak_threshold
+    jobs = video_jobs(input_path, options.frames)
+
+    console = Console(quiet=options.quiet)
+    labeled_frames: list[sio.LabeledFrame] = []
+    started = datetime.datetime.now()
+    with progress_bar(console) as progress:
+        task = progress.add_task("Predicting", total=sum(len(indices) for _, indices in jobs), rate="")
+        for video, indices in jobs:
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+                speed = progress.tasks[task].speed
+                progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
+
+            labeled_frames += predict_video(model, video, indices, device, batch_size, threshold, advance)
+    elapsed = (datetime.datetime.now() - started).total_seconds()
+    n_frames = sum(len(indices) for _, indices in jobs)
+    console.print(f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}")
+
+    labels = sio.Labels(
+        labeled_frames=labeled_frames,
+        videos=[video for video, _ in jobs],
+        skeletons=[model.skeleton],
+        provenance={
+            "software": "posenn",
+            "posenn_version": posenn.__version__,
+            "model_paths": [str(Path(p).resolve()) for p in model_dirs],
+            "source": str(input_path.resolve()),
+            "device": str(device),
+            "started": started.isoformat(timespec="seconds"),
+            "elapsed_s": round(elapsed, 3),
+            "host": platform.node(),
+            "torch_version": torch.__version__,
+        },
+    )
+    save_labels(labels, output)
+    return labels

@@ -1,0 +1,120 @@
+"""SLEAP labels through sleap-io: loading with clear errors, video lookup, instances as arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import sleap_io as sio
+
+from posenn.errors import PosennError
+
+InstanceKind = Literal["user", "predicted", "all"]
+
+
+def load_labels(path: Path) -> sio.Labels:
+    """Load a `.slp` (or `.pkg.slp`) and make sure every video it names can be found.
+
+    Raises:
+        PosennError: if the file is missing or unreadable, or a video cannot be found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PosennError(f"Labels file not found: {path}")
+    try:
+        labels = sio.load_slp(str(path))
+    except Exception as exc:  # sleap-io raises many types for a bad file
+        raise PosennError(f"{path}: not a readable SLEAP labels file ({exc}).") from None
+    for video in labels.videos:
+        resolve_video(video, path)
+    return labels
+
+
+def is_embedded(video: sio.Video) -> bool:
+    """True when the frames are stored inside the labels file (a `.pkg.slp`)."""
+    return type(video.backend).__name__ == "HDF5Video" or str(video.filename).endswith(".slp")
+
+
+def resolve_video(video: sio.Video, labels_path: Path) -> None:
+    """Point `video` at an existing file: as stored, or beside the labels file.
+
+    Raises:
+        PosennError: naming every path tried when none exists.
+    """
+    if is_embedded(video):
+        return
+    stored = Path(str(video.filename))
+    tried = [stored, Path(labels_path).parent / stored.name]
+    if not stored.is_absolute():
+        tried.insert(1, Path(labels_path).parent / stored)
+    for candidate in tried:
+        if candidate.is_file():
+            if candidate != stored or video.backend is None:
+                video.replace_filename(str(candidate), open=True)
+            return
+    listed = ", ".join(str(p) for p in dict.fromkeys(tried))
+    raise PosennError(f"{labels_path}: video '{stored}' not found. Tried: {listed}.")
+
+
+def select_instances(frame: sio.LabeledFrame, kind: InstanceKind) -> list[sio.Instance]:
+    """The instances of a frame that count as labels, user instances first.
+
+    With `all`, a predicted instance that a user instance was corrected from is dropped.
+    """
+    user = list(frame.user_instances)
+    predicted = list(frame.predicted_instances)
+    if kind == "user":
+        return user
+    if kind == "predicted":
+        return predicted
+    corrected = {id(inst.from_predicted) for inst in user if inst.from_predicted is not None}
+    return user + [inst for inst in predicted if id(inst) not in corrected]
+
+
+@dataclass
+class LabeledSample:
+    """One labeled frame: where it is, and its instances as an array.
+
+    Attributes:
+        video: the video the frame comes from.
+        frame_idx: index of the frame in the video.
+        points: `(instances, nodes, 2)` float32 xy in frame pixels, NaN where not labeled.
+    """
+
+    video: sio.Video
+    frame_idx: int
+    points: np.ndarray
+
+
+def labeled_samples(labels: sio.Labels, kind: InstanceKind, source: Path | str = "labels") -> list[LabeledSample]:
+    """Every frame with at least one instance of `kind` and a visible point.
+
+    Raises:
+        PosennError: when no frame qualifies (e.g. only predicted instances and kind='user').
+    """
+    samples = []
+    for frame in labels.labeled_frames:
+        instances = [inst for inst in select_instances(frame, kind) if inst.n_visible > 0]
+        if not instances:
+            continue
+        points = np.stack([inst.numpy()[:, :2] for inst in instances]).astype(np.float32)
+        samples.append(LabeledSample(frame.video, int(frame.frame_idx), points))
+    if not samples:
+        counts = f"{labels.n_user_instances} user, {labels.n_pred_instances} predicted"
+        raise PosennError(
+            f"{source}: no labeled instances of kind '{kind}' ({counts} instances in the file). "
+            "Set data.instances to 'user', 'predicted' or 'all' to match the file."
+        )
+    return samples
+
+
+def check_skeleton(labels: sio.Labels, node_names: list[str], source: Path | str) -> None:
+    """Raise a PosennError when the labels' skeleton is not the one the config expects."""
+    found = list(labels.skeleton.node_names)
+    if node_names and found != list(node_names):
+        raise PosennError(
+            f"{source}: skeleton nodes {found} do not match the config's "
+            f"data.skeleton.nodes {list(node_names)}."
+        )

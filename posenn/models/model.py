@@ -1,0 +1,57 @@
+"""A pose model: backbone + a 1×1 convolution to the head's output channels, any input size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posenn.config import Config
+from posenn.heads.confmaps import output_size
+from posenn.heads.single_instance import SingleInstanceHead
+from posenn.models.unet import UNet
+
+
+class PoseModel(nn.Module):
+    """Images in, head maps out.
+
+    Input `(batch, channels, height, width)` float in [0, 1], any size: it is padded to a
+    multiple of the backbone's max stride and the output cropped back to
+    `(batch, head_channels, ceil(height / stride), ceil(width / stride))`.
+    """
+
+    def __init__(self, backbone: UNet, head_channels: int):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Conv2d(backbone.out_channels, head_channels, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        height, width = images.shape[-2:]
+        multiple = self.backbone.max_stride
+        pad_h, pad_w = -height % multiple, -width % multiple
+        if pad_h or pad_w:
+            images = F.pad(images, (0, pad_w, 0, pad_h))
+        maps = self.head(self.backbone(images))
+        out_h, out_w = output_size(height, width, self.backbone.output_stride)
+        return maps[..., :out_h, :out_w]
+
+
+def build_head(config: Config) -> SingleInstanceHead:
+    """The head named by `model.type`, sized from the skeleton in the config."""
+    n_nodes = len(config.data.skeleton.nodes)
+    return SingleInstanceHead(n_nodes=n_nodes, sigma=config.model.sigma, output_stride=config.model.output_stride)
+
+
+def build_model(config: Config, head_channels: int) -> PoseModel:
+    """A `PoseModel` with the backbone described by `model.backbone`."""
+    backbone_config = config.model.backbone
+    backbone = UNet(
+        in_channels=config.data.channels,
+        filters=backbone_config.filters,
+        filters_rate=backbone_config.filters_rate,
+        max_stride=backbone_config.max_stride,
+        output_stride=config.model.output_stride,
+        convs_per_block=backbone_config.convs_per_block,
+        upsampling=backbone_config.upsampling,
+    )
+    return PoseModel(backbone, head_channels)

@@ -1,0 +1,122 @@
+"""UNet backbone: an encoder down to `max_stride`, a decoder back up to `output_stride`.
+
+Each level is `convs_per_block` 3×3 convolutions with ReLU; the encoder halves the resolution
+with max pooling, the decoder doubles it (bilinear + conv, or transposed conv) and concatenates
+the encoder's features of the same stride.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels: int, out_channels: int, convs: int) -> nn.Sequential:
+    """`convs` × (3×3 conv, ReLU), keeping the resolution."""
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class Upsample(nn.Module):
+    """Double the resolution: bilinear interpolation then a 3×3 conv, or a transposed conv."""
+
+    def __init__(self, in_channels: int, out_channels: int, mode: str):
+        super().__init__()
+        if mode == "transposed":
+            self.layer = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        else:
+            self.layer = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, out_channels, 3, padding=1),
+                nn.ReLU(inplace=True),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class UNet(nn.Module):
+    """UNet feature extractor.
+
+    Args:
+        in_channels: image channels (1 or 3).
+        filters: channels of the first level.
+        filters_rate: channel multiplier per level.
+        max_stride: stride of the deepest level (a power of 2); depth = log2(max_stride).
+        output_stride: stride of the returned features (a power of 2, ≤ max_stride).
+        convs_per_block: 3×3 convolutions per level.
+        upsampling: "bilinear" or "transposed".
+
+    Input `(batch, in_channels, H, W)` with H, W multiples of `max_stride`; output
+    `(batch, out_channels, H / output_stride, W / output_stride)`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int = 16,
+        filters_rate: float = 2.0,
+        max_stride: int = 16,
+        output_stride: int = 2,
+        convs_per_block: int = 2,
+        upsampling: str = "bilinear",
+    ):
+        super().__init__()
+        for name, value in (("max_stride", max_stride), ("output_stride", output_stride)):
+            if value < 1 or value & (value - 1):
+                raise ValueError(f"model.{name} must be a power of 2, got {value}.")
+        if output_stride > max_stride:
+            raise ValueError(f"model.output_stride ({output_stride}) must not exceed max_stride ({max_stride}).")
+        self.depth = int(math.log2(max_stride))
+        self.max_stride = max_stride
+        self.output_stride = output_stride
+        self.convs_per_block = convs_per_block
+        self.upsampling = upsampling
+        widths = [round(filters * filters_rate**level) for level in range(self.depth + 1)]
+
+        self.encoder = nn.ModuleList()
+        channels = in_channels
+        for level in range(self.depth):
+            self.encoder.append(conv_block(channels, widths[level], convs_per_block))
+            channels = widths[level]
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = conv_block(channels, widths[self.depth], convs_per_block)
+        channels = widths[self.depth]
+
+        self.upsamples = nn.ModuleList()
+        self.decoder = nn.ModuleList()
+        for level in range(self.depth - 1, int(math.log2(output_stride)) - 1, -1):
+            self.upsamples.append(Upsample(channels, widths[level], upsampling))
+            self.decoder.append(conv_block(2 * widths[level], widths[level], convs_per_block))
+            channels = widths[level]
+        self.out_channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottleneck(x)
+        for upsample, block in zip(self.upsamples, self.decoder):
+            x = upsample(x)
+            x = block(torch.cat([x, skips.pop()], dim=1))
+        return x
+
+    def receptive_field(self) -> int:
+        """Receptive field in input pixels of one output cell (3×3 convs, 2×2 pools)."""
+        field, jump = 1, 1
+        for _ in range(self.depth):
+            field += 2 * jump * self.convs_per_block
+            field += jump  # pool
+            jump *= 2
+        field += 2 * jump * self.convs_per_block  # bottleneck
+        upsample_convs = 1 if self.upsampling == "bilinear" else 0
+        for _ in self.decoder:
+            jump //= 2
+            field += 2 * jump * (self.convs_per_block + upsample_convs)
+        return field

@@ -1,0 +1,109 @@
+"""The Lightning module: augmentation and target encoding on the device, loss, optimizers."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from posenn.config import Config
+from posenn.data.augment import augment_batch, flip_permutation
+from posenn.data.preprocess import to_float_images
+from posenn.models.model import build_head, build_model
+from posenn.training.validation import validation_metrics
+
+
+def flip_pairs(config: Config) -> list[tuple[str, str]]:
+    """Symmetric node pairs for flips: `augment.flip_pairs`, else the skeleton's symmetries."""
+    pairs = config.augment.flip_pairs
+    return list(pairs) if pairs is not None else list(config.data.skeleton.symmetries)
+
+
+class PoseModule(L.LightningModule):
+    """Trains a `PoseModel` with the head named by the config.
+
+    Batches arrive as uint8 images and keypoints (see `FrameDataset`); `on_after_batch_transfer`
+    turns them, on the device, into augmented float images and head targets.
+    """
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.config = Config.model_validate(config)
+        self.head = build_head(self.config)
+        self.model = build_model(self.config, self.head.channels)
+        nodes = self.config.data.skeleton.nodes
+        self.register_buffer("flip_permutation", flip_permutation(nodes, flip_pairs(self.config)), persistent=False)
+        self.validation_outputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        images = to_float_images(batch["image"])
+        points = batch["points"]
+        if self.trainer is not None and self.trainer.training:
+            images, points = augment_batch(images, points, self.config.augment, self.flip_permutation)
+        targets = self.head.encode(points, images.shape[-2:])
+        return {"image": images, "points": points, "targets": targets}
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self.model(batch["image"])
+        return F.mse_loss(outputs.float(), batch["targets"]), outputs
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        loss, outputs = self._loss(batch)
+        self.log("val_loss", loss, prog_bar=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)
+        points, scores = self.head.decode(outputs.float(), self.config.inference.peak_threshold)
+        self.validation_outputs.append(
+            (batch["points"].cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy())
+        )
+
+    def on_validation_epoch_start(self) -> None:
+        self.validation_outputs = []
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.validation_outputs:
+            return
+        data = self.config.data
+        metrics = validation_metrics(self.validation_outputs, data.skeleton.nodes, data.scale)
+        self.log("val_oks_map", float(metrics["oks_map"]), prog_bar=True)
+        self.log("val_dist_p50", float(metrics["dist_p50"]), prog_bar=True)
+
+    def configure_optimizers(self):
+        train = self.config.train
+        optimizer_class = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(self.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
+        if train.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=train.plateau_factor, patience=train.plateau_patience, min_lr=1e-7
+            )
+            monitor = "val_loss" if self.trainer.val_dataloaders is not None else "train_loss_epoch"
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        if train.scheduler == "cosine":
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+            warmup = min(total - 1, train.warmup_epochs * max(1, total // train.epochs))
+            schedule = cosine_with_warmup(total, warmup)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer
+
+
+def cosine_with_warmup(total_steps: int, warmup_steps: int):
+    """LR multiplier: linear from 0 to 1 over `warmup_steps`, then cosine down to 0 at `total_steps`."""
+
+    def multiplier(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return multiplier

@@ -1,0 +1,189 @@
+"""A training run: labels → frame cache → Lightning fit → model folder.
+
+The model folder holds `config.yaml` (the resolved config), `best.ckpt`, `last.ckpt`,
+`training_log.csv`, `metrics.json` and the train/val split as `labels_train.slp` /
+`labels_val.slp`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import sleap_io as sio
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from rich.console import Console
+from rich.progress import Progress
+
+from posenn.config import Config, load_config, save_config
+from posenn.data.cache import FrameCache, build_cache
+from posenn.data.dataset import FrameDataset, make_loader
+from posenn.errors import PosennError
+from posenn.io.labels import LabeledSample, check_skeleton, labeled_samples, load_labels
+from posenn.io.writers import save_labels
+from posenn.training.callbacks import TrainingLog
+from posenn.training.module import PoseModule
+from posenn.training.validation import write_metrics
+
+ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "mps": "mps"}
+
+
+def split_samples(samples: list[LabeledSample], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Random train/val split of sample indices; at least one training sample is kept."""
+    order = np.random.default_rng(seed).permutation(len(samples))
+    n_val = min(len(samples) - 1, int(round(len(samples) * fraction)))
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def load_training_samples(config: Config) -> tuple[list[LabeledSample], list[int], list[int]]:
+    """Samples from the train (and val) labels, and the row indices of each split."""
+    data = config.data
+    if data.train_labels is None:
+        raise PosennError("data.train_labels is not set: give the .slp file to train on.")
+    labels = load_labels(data.train_labels)
+    check_skeleton(labels, data.skeleton.nodes, data.train_labels)
+    samples = labeled_samples(labels, data.instances, data.train_labels)
+    if data.val_labels is None:
+        train_rows, val_rows = split_samples(samples, data.val_fraction, config.train.seed)
+        return samples, train_rows, val_rows
+    val_labels = load_labels(data.val_labels)
+    check_skeleton(val_labels, data.skeleton.nodes, data.val_labels)
+    val_samples = labeled_samples(val_labels, data.instances, data.val_labels)
+    n_train = len(samples)
+    return samples + val_samples, list(range(n_train)), list(range(n_train, n_train + len(val_samples)))
+
+
+def save_split(samples: list[LabeledSample], rows: list[int], skeleton: sio.Skeleton, path: Path) -> None:
+    """Record a split as a `.slp` of user instances (video paths made absolute)."""
+    frames = []
+    for row in rows:
+        sample = samples[row]
+        instances = [sio.Instance.from_numpy(points, skeleton=skeleton) for points in sample.points]
+        frames.append(sio.LabeledFrame(video=sample.video, frame_idx=sample.frame_idx, instances=instances))
+    videos = list({id(s.video): s.video for s in samples}.values())
+    labels = sio.Labels(labeled_frames=frames, videos=videos, skeletons=[skeleton])
+    save_labels(labels, path)
+
+
+def cache_frames(samples: list[LabeledSample], config: Config, run_dir: Path, console: Console) -> FrameCache:
+    """Decode all labeled frames once, with a progress bar."""
+    cache_dir = None
+    if config.data.cache == "disk":
+        cache_dir = config.data.cache_dir or run_dir / "cache"
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Caching frames", total=len(samples))
+        return build_cache(
+            samples, config.data.channels, config.data.scale, cache_dir, on_frame=lambda: progress.advance(task)
+        )
+
+
+def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L.Trainer:
+    """A Lightning Trainer with checkpoints, early stopping, the CSV log and progress."""
+    monitor = "val_loss" if has_val else "train_loss_epoch"
+    callbacks: list[L.Callback] = [
+        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode="min", save_last=True, enable_version_counter=False),
+        TrainingLog(run_dir / "training_log.csv"),
+    ]
+    if config.train.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=config.train.early_stopping_patience))
+    if not quiet:
+        callbacks.append(RichProgressBar())
+    devices = config.train.devices
+    multi_device = devices == "auto" or (isinstance(devices, int) and devices > 1)
+    return L.Trainer(
+        accelerator=ACCELERATORS[config.train.device],
+        devices=devices,
+        strategy="ddp" if multi_device and config.train.device != "cpu" else "auto",
+        precision=config.train.precision,
+        max_epochs=config.train.epochs,
+        max_steps=config.train.max_steps or -1,
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=run_dir,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        limit_val_batches=1.0 if has_val else 0,
+    )
+
+
+def describe_model(module: PoseModule, console: Console) -> None:
+    """Print the parameter count and receptive field when training starts."""
+    n_params = sum(p.numel() for p in module.parameters())
+    backbone = module.model.backbone
+    console.print(
+        f"Model: UNet, {n_params / 1e6:.2f} M parameters, receptive field {backbone.receptive_field()} px "
+        f"(input scale {module.config.data.scale}), output stride {backbone.output_stride}."
+    )
+
+
+def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
+    """Train a model as configured; return the model folder.
+
+    Args:
+        config: the validated config.
+        resume: continue from `last.ckpt` in `train.run_dir` (optimizer and schedule included).
+        quiet: no progress output.
+    """
+    console = Console(quiet=quiet)
+    run_dir = Path(config.train.run_dir)
+    last = run_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise PosennError(f"Cannot resume: {last} does not exist.")
+    if not resume and last.exists():
+        raise PosennError(f"{run_dir} already holds a trained model; choose another train.run_dir or use --resume.")
+    L.seed_everything(config.train.seed, verbose=False)
+    _quiet_lightning()
+
+    samples, train_rows, val_rows = load_training_samples(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+    skeleton = load_labels(config.data.train_labels).skeleton
+    save_split(samples, train_rows, skeleton, run_dir / "labels_train.slp")
+    save_split(samples, val_rows, skeleton, run_dir / "labels_val.slp")
+    console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}.")
+
+    cache = cache_frames(samples, config, run_dir, console)
+    train_set = FrameDataset(cache, np.array(train_rows))
+    steps = config.train.steps_per_epoch
+    train_loader = make_loader(
+        train_set, config.train.batch_size, shuffle=True, num_workers=config.train.num_workers,
+        seed=config.train.seed, num_samples=steps * config.train.batch_size if steps else None,
+    )
+    val_loader = None
+    if val_rows:
+        val_loader = make_loader(FrameDataset(cache, np.array(val_rows)), config.train.batch_size, shuffle=False)
+
+    module = PoseModule(config.model_dump(mode="json"))
+    describe_model(module, console)
+    trainer = make_trainer(config, run_dir, has_val=bool(val_rows), quiet=quiet)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
+
+    if val_rows and trainer.is_global_zero:
+        best = PoseModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu")
+        write_metrics(best, val_loader, run_dir / "metrics.json")
+    return run_dir
+
+
+def resume_config(run_dir: Path, overrides: list[str]) -> Config:
+    """The config of an interrupted run, with optional overrides (e.g. more epochs)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise PosennError(f"Cannot resume: {path} does not exist (is {run_dir} a posenn model folder?).")
+    config = load_config(path, overrides)
+    config.train.run_dir = Path(run_dir)
+    return config
+
+
+def _quiet_lightning() -> None:
+    """Hide Lightning's start-up chatter that says nothing to a user."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    torch.set_float32_matmul_precision("high")

@@ -1,0 +1,67 @@
+"""Validation figures during and after training, computed by the same code as `posenn eval`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from posenn.data.cache import unscale_points
+from posenn.evaluation.pose import evaluate_arrays
+from posenn.io.atomic import write_text_atomic
+from posenn.data.preprocess import to_float_images
+
+# (ground truth (batch, instances, nodes, 2), predictions (batch, instances, nodes, 2),
+#  instance scores (batch, instances)), in the coordinates of the scaled frames.
+ValidationBatch = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def validation_metrics(outputs: list[ValidationBatch], node_names: list[str], scale: float) -> dict:
+    """Pose metrics of validation predictions, in original frame pixels."""
+    gt_frames, pred_frames, score_frames = [], [], []
+    for gt, pred, scores in outputs:
+        for frame_gt, frame_pred, frame_scores in zip(gt, pred, scores):
+            labeled = ~np.isnan(frame_gt).all(axis=(1, 2))
+            found = ~np.isnan(frame_pred).all(axis=(1, 2))
+            gt_frames.append(unscale_points(frame_gt[labeled], scale))
+            pred_frames.append(unscale_points(frame_pred[found], scale))
+            score_frames.append(frame_scores[found])
+    return evaluate_arrays(gt_frames, pred_frames, score_frames, node_names)
+
+
+@torch.inference_mode()
+def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[ValidationBatch]:
+    """Run the model over a validation loader without augmentation."""
+    module.eval()
+    outputs = []
+    threshold = module.config.inference.peak_threshold
+    for batch in loader:
+        maps = module(to_float_images(batch["image"]))
+        points, scores = module.head.decode(maps, threshold)
+        outputs.append((batch["points"].numpy(), points.numpy(), scores.mean(dim=-1).numpy()))
+    return outputs
+
+
+def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> dict:
+    """Evaluate `module` on `loader` and write the figures to `metrics.json`."""
+    config = module.config
+    metrics = validation_metrics(predict_validation(module, loader), config.data.skeleton.nodes, config.data.scale)
+    write_text_atomic(Path(path), json.dumps(_json_safe(metrics), indent=2))
+    return metrics
+
+
+def _json_safe(value):
+    """NaN → null, numpy scalars → Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
