@@ -6,7 +6,8 @@ points), and a predicted instance:
 
     OKS = mean over i in L of exp(-d_i^2 / (2 * (A + eps) * (2 * sigma_i)^2)),   eps = np.spacing(1)
 
-where d_i is the distance between predicted and labeled point i. A predicted point that is
+where d_i is the distance between predicted and labeled point i and sigma_i is node i's sigma
+(default 0.025 for every node; larger sigmas forgive larger errors). A predicted point that is
 missing (NaN) counts as infinitely far away and adds exp(-inf) = 0. Ground-truth points that are
 not labeled are left out of the mean. When the labeled points span no area (one point, or points
 on a horizontal or vertical line), A = 0 and only an exact hit scores above zero, as in COCO.
@@ -19,11 +20,58 @@ Pairing:
   and visibility.
 """
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from posenn.errors import PosennError
+
+DEFAULT_SIGMA = 0.025
+
+NodeSigmas = float | Sequence[float] | Mapping[str, float] | None
+
 # COCOeval caps the threshold just below 1 so that a perfect match (OKS == 1) passes it.
 _MAX_THRESHOLD = 1 - 1e-10
+
+
+def resolve_sigmas(node_sigmas: NodeSigmas, node_names: Sequence[str]) -> np.ndarray:
+    """Per-node OKS sigmas as an array.
+
+    Args:
+        node_sigmas: None (0.025 for every node), one number for all nodes, a sequence in node
+            order, or a mapping node name -> sigma (nodes it leaves out get 0.025).
+        node_names: the `n_nodes` node names.
+
+    Returns:
+        `(n_nodes,)` sigmas.
+
+    Raises:
+        PosennError: if a mapping names unknown nodes, a sequence has the wrong length, or a
+            sigma is not positive.
+    """
+    if node_sigmas is None:
+        sigmas = np.full(len(node_names), DEFAULT_SIGMA)
+    elif isinstance(node_sigmas, Mapping):
+        unknown = sorted(set(node_sigmas) - set(node_names))
+        if unknown:
+            raise PosennError(
+                f"node_sigmas names nodes that are not in the skeleton: {unknown}; "
+                f"expected some of {list(node_names)}"
+            )
+        sigmas = np.array([node_sigmas.get(name, DEFAULT_SIGMA) for name in node_names], float)
+    elif np.ndim(node_sigmas) == 0:
+        sigmas = np.full(len(node_names), float(node_sigmas))
+    else:
+        sigmas = np.asarray(node_sigmas, dtype=float)
+        if sigmas.shape != (len(node_names),):
+            raise PosennError(
+                f"node_sigmas has {sigmas.size} values; expected one per node "
+                f"({len(node_names)}: {list(node_names)})"
+            )
+    if not (sigmas > 0).all():
+        raise PosennError(f"node_sigmas must be positive numbers, got {sigmas.tolist()}")
+    return sigmas
 
 
 def labeled_mask(points: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ How the figures are made:
 """
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -45,21 +45,21 @@ import sleap_io as sio
 
 from posenn.errors import PosennError
 from posenn.evaluation.matching import (
+    NodeSigmas,
     bbox_areas,
     coco_greedy_match,
     hungarian_match,
     labeled_mask,
     oks_matrix,
+    resolve_sigmas,
 )
 
-DEFAULT_SIGMA = 0.025
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)  # COCO's 101-point interpolated precision
 PCK_PIXEL_THRESHOLDS = tuple(range(1, 11))
 PCK_SIZE_THRESHOLDS = (0.05, 0.1, 0.2)
 
 InstanceKind = Literal["user", "predicted", "all"]
-NodeSigmas = float | Sequence[float] | Mapping[str, float] | None
 
 
 def evaluate_arrays(
@@ -77,8 +77,8 @@ def evaluate_arrays(
         pred_frames: per frame, `(n_pred, n_nodes, 2)` predicted points; NaN = not predicted.
         pred_scores: per frame, `(n_pred,)` instance scores (higher = more confident).
         node_names: the `n_nodes` node names, for `per_node`.
-        node_sigmas: OKS sigma per node: None (0.025 for all), one number for all, a sequence
-            in node order, or a mapping node name -> sigma (unnamed nodes get 0.025).
+        node_sigmas: OKS sigmas, in any form `matching.resolve_sigmas` accepts (default
+            0.025 for every node).
         match_min_oks: pairs with OKS at or below this are not matched for distances and PCK.
 
     Returns:
@@ -97,17 +97,8 @@ def evaluate_arrays(
     sigmas = resolve_sigmas(node_sigmas, node_names)
     frame_scores, frame_hits, matched_gt, matched_pred = [], [], [], []
     n_gt = n_pred = 0
-    for gt, pred, scores in zip(gt_frames, pred_frames, pred_scores):
-        gt = _as_instances(gt, n_nodes, "ground truth")
-        pred = _as_instances(pred, n_nodes, "predictions")
-        scores = np.asarray(scores, dtype=float).reshape(-1)
-        if len(scores) != len(pred):
-            raise ValueError(f"{len(pred)} predicted instances but {len(scores)} scores")
-        gt = gt[labeled_mask(gt).any(axis=1)]
-        has_points = labeled_mask(pred).any(axis=1)
-        pred, scores = pred[has_points], scores[has_points]
-        order = np.argsort(-scores, kind="mergesort")  # stable, like COCOeval
-        pred, scores = pred[order], scores[order]
+    for frame in zip(gt_frames, pred_frames, pred_scores):
+        gt, pred, scores = _prepare_frame(*frame, n_nodes)
         oks = oks_matrix(gt, pred, sigmas)
         frame_scores.append(scores)
         frame_hits.append(coco_greedy_match(oks, OKS_THRESHOLDS))
@@ -128,35 +119,20 @@ def evaluate_arrays(
     }
 
 
-def resolve_sigmas(node_sigmas: NodeSigmas, node_names: Sequence[str]) -> np.ndarray:
-    """Turn any accepted form of `node_sigmas` into a `(n_nodes,)` array.
-
-    Raises:
-        PosennError: if a mapping names unknown nodes, a sequence has the wrong length, or a
-            sigma is not positive.
-    """
-    if node_sigmas is None:
-        sigmas = np.full(len(node_names), DEFAULT_SIGMA)
-    elif isinstance(node_sigmas, Mapping):
-        unknown = sorted(set(node_sigmas) - set(node_names))
-        if unknown:
-            raise PosennError(
-                f"node_sigmas names nodes that are not in the skeleton: {unknown}; "
-                f"expected some of {list(node_names)}"
-            )
-        sigmas = np.array([node_sigmas.get(name, DEFAULT_SIGMA) for name in node_names], float)
-    elif np.ndim(node_sigmas) == 0:
-        sigmas = np.full(len(node_names), float(node_sigmas))
-    else:
-        sigmas = np.asarray(node_sigmas, dtype=float)
-        if sigmas.shape != (len(node_names),):
-            raise PosennError(
-                f"node_sigmas has {sigmas.size} values; expected one per node "
-                f"({len(node_names)}: {list(node_names)})"
-            )
-    if not (sigmas > 0).all():
-        raise PosennError(f"node_sigmas must be positive numbers, got {sigmas.tolist()}")
-    return sigmas
+def _prepare_frame(
+    gt: np.ndarray, pred: np.ndarray, scores: np.ndarray, n_nodes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check one frame, drop instances without points, sort predictions by descending score."""
+    gt = _as_instances(gt, n_nodes, "ground truth")
+    pred = _as_instances(pred, n_nodes, "predictions")
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if len(scores) != len(pred):
+        raise ValueError(f"{len(pred)} predicted instances but {len(scores)} scores")
+    gt = gt[labeled_mask(gt).any(axis=1)]
+    has_points = labeled_mask(pred).any(axis=1)
+    pred, scores = pred[has_points], scores[has_points]
+    order = np.argsort(-scores, kind="mergesort")  # stable, like COCOeval
+    return gt, pred[order], scores[order]
 
 
 def _as_instances(points: np.ndarray, n_nodes: int, what: str) -> np.ndarray:
@@ -326,8 +302,8 @@ def evaluate_labels(
     video_pairs = _pair_videos(gt.videos, pred.videos, gt_name, pred_name)
 
     gt_frames, pred_frames, pred_scores = [], [], []
-    for (video_id, frame_idx), (points, _) in gt_by_frame.items():
-        pred_key = (video_pairs.get(video_id), frame_idx)
+    for (video, frame_idx), (points, _) in gt_by_frame.items():
+        pred_key = (video_pairs.get(video), frame_idx)
         predicted, scores = pred_by_frame.get(pred_key, ([], []))
         gt_frames.append(_stack(points, len(node_names)))
         pred_frames.append(_stack(predicted, len(node_names)))
@@ -360,11 +336,11 @@ def _node_names(labels: sio.Labels, name: str) -> list[str]:
 
 def _collect_instances(
     labels: sio.Labels, kind: InstanceKind, node_names: list[str]
-) -> dict[tuple[int, int], tuple[list[np.ndarray], list[float]]]:
+) -> dict[tuple[sio.Video, int], tuple[list[np.ndarray], list[float]]]:
     """Points and scores of the chosen instances, grouped by frame.
 
     Returns:
-        {(id(video), frame_idx): (list of `(n_nodes, 2)` points in `node_names` order, scores)}.
+        {(video, frame_idx): (list of `(n_nodes, 2)` points in `node_names` order, scores)}.
         Frames marked negative are included, with no instances, when user instances count.
     """
     by_frame = defaultdict(lambda: ([], []))
@@ -372,7 +348,7 @@ def _collect_instances(
         instances = _select(lf, kind)
         if not instances and not (lf.is_negative and kind != "predicted"):
             continue
-        points, scores = by_frame[id(lf.video), lf.frame_idx]
+        points, scores = by_frame[lf.video, lf.frame_idx]
         for instance in instances:
             node_order = [instance.skeleton.node_names.index(name) for name in node_names]
             points.append(instance.numpy()[node_order])
@@ -404,8 +380,8 @@ def _no_ground_truth_message(gt: sio.Labels, name: str, kind: InstanceKind) -> s
 
 def _pair_videos(
     gt_videos: list[sio.Video], pred_videos: list[sio.Video], gt_name: str, pred_name: str
-) -> dict[int, int]:
-    """Map id(ground-truth video) -> id(prediction video): same object, else same file name.
+) -> dict[sio.Video, sio.Video]:
+    """Pair each ground-truth video with a prediction video: the same object, else same file name.
 
     Raises:
         PosennError: if the predictions have videos but none pairs with a ground-truth video.
@@ -414,9 +390,9 @@ def _pair_videos(
     for gt_video in gt_videos:
         same_file = [v for v in pred_videos if gt_video.matches_path(v, strict=False)]
         if any(v is gt_video for v in pred_videos):
-            pairs[id(gt_video)] = id(gt_video)
+            pairs[gt_video] = gt_video
         elif same_file:
-            pairs[id(gt_video)] = id(same_file[0])
+            pairs[gt_video] = same_file[0]
     if pred_videos and not pairs:
         raise PosennError(
             f"No video of {gt_name} ({[str(v.filename) for v in gt_videos]}) appears in "
