@@ -55,6 +55,7 @@ class BackboneConfig(Section):
     max_stride: int = Field(16, ge=2)
     convs_per_block: int = Field(2, ge=1)
     upsampling: Literal["bilinear", "transposed"] = "bilinear"
+    batch_norm: bool = True
 
 
 class ModelConfig(Section):
@@ -82,6 +83,7 @@ class TrainConfig(Section):
     batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     optimizer: Literal["adam", "adamw"] = "adam"
+    peak_weight: float = Field(50.0, ge=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     scheduler: Literal["none", "plateau", "cosine"] = "plateau"
     warmup_epochs: int = Field(0, ge=0)

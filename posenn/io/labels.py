@@ -24,7 +24,7 @@ def load_labels(path: Path) -> sio.Labels:
     if not path.is_file():
         raise PosennError(f"Labels file not found: {path}")
     try:
-        labels = sio.load_slp(str(path))
+        labels = sio.load_slp(str(path), open_videos=False)
     except Exception as exc:  # sleap-io raises many types for a bad file
         raise PosennError(f"{path}: not a readable SLEAP labels file ({exc}).") from None
     for video in labels.videos:
@@ -38,21 +38,26 @@ def is_embedded(video: sio.Video) -> bool:
 
 
 def resolve_video(video: sio.Video, labels_path: Path) -> None:
-    """Point `video` at an existing file: as stored, or beside the labels file.
+    """Point `video` at an existing file and open it.
+
+    A relative path is looked up beside the labels file first (then the working directory); an
+    absolute path that no longer exists is looked up by file name beside the labels file.
 
     Raises:
         PosennError: naming every path tried when none exists.
     """
     if is_embedded(video):
+        video.open()
         return
     stored = Path(str(video.filename))
-    tried = [stored, Path(labels_path).parent / stored.name]
-    if not stored.is_absolute():
-        tried.insert(1, Path(labels_path).parent / stored)
-    for candidate in tried:
+    folder = Path(labels_path).parent
+    if stored.is_absolute():
+        tried = [stored, folder / stored.name]
+    else:
+        tried = [folder / stored, folder / stored.name, stored]
+    for candidate in dict.fromkeys(tried):
         if candidate.is_file():
-            if candidate != stored or video.backend is None:
-                video.replace_filename(str(candidate), open=True)
+            video.replace_filename(str(candidate), open=True)
             return
     listed = ", ".join(str(p) for p in dict.fromkeys(tried))
     raise PosennError(f"{labels_path}: video '{stored}' not found. Tried: {listed}.")

@@ -53,5 +53,6 @@ def build_model(config: Config, head_channels: int) -> PoseModel:
         output_stride=config.model.output_stride,
         convs_per_block=backbone_config.convs_per_block,
         upsampling=backbone_config.upsampling,
+        batch_norm=backbone_config.batch_norm,
     )
     return PoseModel(backbone, head_channels)

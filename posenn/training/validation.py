@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from posenn.data.cache import unscale_points
 from posenn.evaluation.pose import evaluate_arrays
-from posenn.io.atomic import write_text_atomic
+from posenn.evaluation.report import write_json
 from posenn.data.preprocess import to_float_images
 
 # (ground truth (batch, instances, nodes, 2), predictions (batch, instances, nodes, 2),
@@ -50,18 +48,6 @@ def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> di
     """Evaluate `module` on `loader` and write the figures to `metrics.json`."""
     config = module.config
     metrics = validation_metrics(predict_validation(module, loader), config.data.skeleton.nodes, config.data.scale)
-    write_text_atomic(Path(path), json.dumps(_json_safe(metrics), indent=2))
+    write_json(metrics, Path(path))
     return metrics
 
-
-def _json_safe(value):
-    """NaN → null, numpy scalars → Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
