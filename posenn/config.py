@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from posenn.errors import PosennError
 from posenn.io.atomic import write_text_atomic
@@ -97,6 +97,12 @@ class TrainConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """YAML reads `precision: 32` as a number; it means the string "32"."""
+        return str(value) if isinstance(value, int) else value
     num_workers: int = Field(0, ge=0)
 
 
@@ -145,6 +151,19 @@ def _describe_error(error: dict[str, Any], source: str) -> str:
     return f"{source}: '{key}' = {value!r} is not valid: {error['msg']}."
 
 
+def drop_empty_sections(raw: dict[str, Any], model: type[BaseModel] = Config) -> dict[str, Any]:
+    """Remove sections left empty in YAML (`train:` alone reads as None): they mean defaults."""
+    cleaned = {}
+    for key, value in raw.items():
+        field = model.model_fields.get(key)
+        annotation = field.annotation if field else None
+        is_section = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if is_section and value is None:
+            continue
+        cleaned[key] = drop_empty_sections(value, annotation) if is_section and isinstance(value, dict) else value
+    return cleaned
+
+
 def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
     """Validate a nested dict into a `Config`.
 
@@ -152,7 +171,7 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
         PosennError: naming each bad key, what is allowed, and the closest valid key.
     """
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(drop_empty_sections(raw))
     except ValidationError as exc:
         lines = [_describe_error(error, source) for error in exc.errors()]
         raise PosennError("\n".join(lines)) from None
@@ -176,7 +195,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise PosennError(f"Override '{text}': unknown key '{'.'.join(path)}'.{suffix}")
         node = raw
         for part in path[:-1]:
-            node = node.setdefault(part, {})
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
             if not isinstance(node, dict):
                 raise PosennError(f"Override '{text}': '{part}' is not a section.")
         node[path[-1]] = value
@@ -209,7 +230,7 @@ def load_config(path: Path, overrides: list[str] | None = None) -> Config:
     for field in LABEL_PATH_FIELDS:
         value = raw.get("data", {}).get(field) if isinstance(raw.get("data"), dict) else None
         if isinstance(value, str) and not Path(value).is_absolute():
-            raw["data"][field] = str(base / value)
+            raw["data"][field] = os.path.normpath(base / value)
     raw = apply_overrides(raw, overrides or [])
     return validate_config(raw, source=str(path))
 

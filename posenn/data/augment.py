@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from posenn.config import AugmentConfig
+from posenn.errors import PosennError
 
 
 def _uniform(batch: int, low: float, high: float, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -149,9 +150,21 @@ def augment_batch(
 
 
 def flip_permutation(nodes: list[str], pairs: list[tuple[str, str]]) -> torch.Tensor:
-    """`(nodes,)` permutation that swaps each symmetric pair of node names."""
+    """`(nodes,)` permutation that swaps each symmetric pair of node names.
+
+    Raises:
+        PosennError: for a name that is not a node, or a node in two pairs.
+    """
     index = {name: i for i, name in enumerate(nodes)}
     permutation = list(range(len(nodes)))
-    for left, right in pairs:
+    paired: set[str] = set()
+    for pair in pairs:
+        for name in pair:
+            if name not in index:
+                raise PosennError(f"Symmetric pair {tuple(pair)}: '{name}' is not a node of the skeleton {nodes}.")
+            if name in paired:
+                raise PosennError(f"Symmetric pair {tuple(pair)}: '{name}' already belongs to another pair.")
+            paired.add(name)
+        left, right = pair
         permutation[index[left]], permutation[index[right]] = index[right], index[left]
     return torch.tensor(permutation, dtype=torch.long)

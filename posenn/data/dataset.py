@@ -60,7 +60,7 @@ def make_loader(
     sampler = RandomSampler(dataset, num_samples=num_samples, generator=generator) if shuffle else None
     return DataLoader(
         dataset,
-        batch_size=min(batch_size, len(dataset)),
+        batch_size=min(batch_size, num_samples or len(dataset)),
         sampler=sampler,
         drop_last=shuffle and (num_samples or len(dataset)) > batch_size,
         num_workers=num_workers,

@@ -121,8 +121,10 @@ class UNet(nn.Module):
             field += jump  # pool
             jump *= 2
         field += 2 * jump * self.convs_per_block  # bottleneck
-        upsample_convs = 1 if self.upsampling == "bilinear" else 0
+        bilinear = self.upsampling == "bilinear"
         for _ in self.decoder:
+            if bilinear:
+                field += jump  # interpolation reads 2 coarse cells
             jump //= 2
-            field += 2 * jump * (self.convs_per_block + upsample_convs)
+            field += 2 * jump * (self.convs_per_block + int(bilinear))  # upsample conv + block convs
         return field
