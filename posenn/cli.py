@@ -115,5 +115,87 @@ def track_command(
     run(action)
 
 
+def parse_node_sigmas(default: float, per_node: list[str], node_names: list[str]) -> dict[str, float]:
+    """`--sigma 0.05 --node-sigma head=0.02` → node → sigma for every node."""
+    sigmas = dict.fromkeys(node_names, default)
+    for text in per_node:
+        name, _, value = text.partition("=")
+        try:
+            sigmas[name] = float(value)
+        except ValueError:
+            raise PosennError(f"--node-sigma '{text}': expected NODE=VALUE, e.g. head=0.05.") from None
+    return sigmas
+
+
+@app.command("eval")
+def eval_command(
+    ground_truth: Annotated[Path, typer.Argument(help="Labels with the true poses (.slp).")],
+    predictions: Annotated[Path, typer.Argument(help="Predictions to score (.slp).")],
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write every figure to this JSON file.")] = None,
+    gt_instances: Annotated[str, typer.Option(help="Which ground-truth instances count: user, predicted or all.")] = "user",
+    sigma: Annotated[float, typer.Option(min=1e-6, help="OKS sigma of every node.")] = 0.025,
+    node_sigma: Annotated[Optional[list[str]], typer.Option(help="Per-node OKS sigma, NODE=VALUE (repeatable).")] = None,
+) -> None:
+    """Score predictions against ground truth: OKS mAP/mAR, PCK, pixel errors per node."""
+
+    def action() -> None:
+        from posenn.evaluation.pose import evaluate_labels
+        from posenn.evaluation.report import print_pose_report, write_json
+        from posenn.io.labels import load_labels
+
+        if gt_instances not in ("user", "predicted", "all"):
+            raise PosennError(f"--gt-instances '{gt_instances}': expected user, predicted or all.")
+        truth = load_labels(ground_truth)
+        sigmas = parse_node_sigmas(sigma, node_sigma or [], list(truth.skeleton.node_names))
+        metrics = evaluate_labels(
+            truth, load_labels(predictions), sigmas,
+            gt_instances=gt_instances, gt_path=str(ground_truth), pred_path=str(predictions),
+        )
+        print_pose_report(metrics)
+        if json_path is not None:
+            write_json(metrics, json_path)
+
+    run(action)
+
+
+@app.command("synth")
+def synth_command(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for synth.mp4 and synth.slp.")],
+    animals: Annotated[int, typer.Option(min=1, help="Number of animals.")] = 2,
+    frames: Annotated[int, typer.Option(min=1, help="Number of frames.")] = 300,
+    size: Annotated[int, typer.Option(min=64, help="Frame width and height in pixels (even).")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed of motion, background and noise.")] = 0,
+    identity: Annotated[bool, typer.Option("--identity", help="Give each animal its own, learnable look.")] = False,
+) -> None:
+    """Write a synthetic labeled video of walking animals with exact ground truth."""
+
+    def action() -> None:
+        from posenn.synth import generate
+
+        path = generate(out_dir, animals=animals, frames=frames, size=size, seed=seed, identity=identity)
+        Console().print(f"Wrote {path} and its video: {frames} frames, {animals} animals, {size}×{size} px.")
+
+    run(action)
+
+
+@app.command("render")
+def render_command(
+    labels: Annotated[Path, typer.Argument(help="Predictions or labels (.slp) to draw.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .mp4 (video) or .png (strip of frames).")],
+    frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99.")] = None,
+    scale: Annotated[float, typer.Option(min=0.05, max=8.0, help="Resize factor of the output.")] = 1.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Draw skeletons over the video frames."""
+
+    def action() -> None:
+        from posenn.render import render
+
+        path = render(labels, output, frames=frames, scale=scale, quiet=quiet)
+        Console(quiet=quiet).print(f"Wrote {path}")
+
+    run(action)
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -92,6 +92,7 @@ class TrainConfig(Section):
     early_stopping_patience: int | None = Field(10, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0.0)
     run_dir: Path = Path("models/run")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -101,6 +101,7 @@ def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L
         precision=config.train.precision,
         max_epochs=config.train.epochs,
         max_steps=config.train.max_steps or -1,
+        max_time={"minutes": config.train.max_minutes} if config.train.max_minutes else None,
         callbacks=callbacks,
         logger=False,
         default_root_dir=run_dir,
