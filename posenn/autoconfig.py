@@ -96,7 +96,8 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     scale = min(1.0, TARGET_ANIMAL_SIZE / size, MAX_FRAME_SIDE / max(height, width))
     config.data.scale = round(scale, 3)
     scaled_size = size * config.data.scale
-    config.model.sigma = round(float(np.clip(scaled_size / 40, 1.5, 5.0)), 2)
+    config.model.output_stride = 4
+    config.model.sigma = round(float(np.clip(scaled_size / 20, 2.5, 5.0)), 2)
     backbone = config.model.backbone
     backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, config.model.output_stride)
     if config.data.skeleton.symmetries:

@@ -91,24 +91,28 @@ class FrameBatch:
         indices: frame index of each row.
         images: `(batch, channels, height, width)` uint8, resized by the model's input scale
             and padded to the largest frame of the batch.
+        sizes: `(batch, 2)` height and width of each original frame.
     """
 
     indices: list[int]
     images: np.ndarray
+    sizes: np.ndarray
 
 
 def batch_frames(frames: Iterable[tuple[int, np.ndarray]], config: Config, batch_size: int) -> Iterator[FrameBatch]:
     """Group `(frame_idx, frame)` pairs into preprocessed batches (runs on the reader thread)."""
     indices: list[int] = []
     images: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []
     for idx, frame in frames:
         indices.append(idx)
+        sizes.append(frame.shape[:2])
         images.append(resize_frame(to_channels(frame, config.data.channels), config.data.scale))
         if len(indices) == batch_size:
-            yield FrameBatch(indices, stack_padded(images))
-            indices, images = [], []
+            yield FrameBatch(indices, stack_padded(images), np.array(sizes))
+            indices, images, sizes = [], [], []
     if indices:
-        yield FrameBatch(indices, stack_padded(images))
+        yield FrameBatch(indices, stack_padded(images), np.array(sizes))
 
 
 def stack_padded(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -145,6 +149,7 @@ def predict_batch(model: TrainedModel, batch: FrameBatch, device: torch.device, 
     maps = model.model(images)
     points, point_scores = model.head.decode(maps, peak_threshold)
     points = unscale_points(points.float().cpu().numpy(), model.config.data.scale)
+    points = clip_to_frames(points, batch.sizes)
     point_scores = point_scores.float().cpu().numpy()
     predictions = []
     for row, idx in enumerate(batch.indices):
@@ -153,3 +158,12 @@ def predict_batch(model: TrainedModel, batch: FrameBatch, device: torch.device, 
         scores = np.nanmean(frame_scores[found], axis=1) if found.any() else np.zeros(0, np.float32)
         predictions.append(FramePrediction(idx, points[row][found], point_scores[row][found], scores))
     return predictions
+
+
+def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Clamp `(batch, instances, nodes, 2)` points into their frames (`sizes`: `(batch, 2)` h, w).
+
+    Peaks in the last map cells, which cover padding, would otherwise fall outside the frame.
+    """
+    upper = (sizes[:, ::-1] - 1).astype(points.dtype)[:, None, None, :]  # (batch, 1, 1, 2) x, y
+    return np.clip(points, 0, upper)

@@ -9,6 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (reading it requires setting it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it to `path`, on error delete it.
@@ -21,6 +28,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~current_umask())  # mkstemp makes files private; outputs are not
     try:
         yield tmp_path
         os.replace(tmp_path, path)

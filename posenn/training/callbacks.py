@@ -18,10 +18,20 @@ class TrainingLog(L.Callback):
     def __init__(self, path: Path):
         self.path = Path(path)
         self.start = time.monotonic()
+        self.last_logged = self._last_logged_epoch()
+
+    def _last_logged_epoch(self) -> int:
+        """The last epoch already in the file (a resumed run must not log it twice), or -1."""
+        if not self.path.is_file():
+            return -1
+        with self.path.open(newline="") as handle:
+            epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+        return max(epochs, default=-1)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if trainer.sanity_checking or not trainer.is_global_zero or trainer.current_epoch <= self.last_logged:
             return
+        self.last_logged = trainer.current_epoch
         metrics = trainer.callback_metrics
         row = {
             "epoch": trainer.current_epoch,
