@@ -7,6 +7,7 @@ receptive field covers an animal.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,12 @@ from posenn.models.unet import UNet
 
 # Animals larger than this (pixels, after scaling) gain little from more resolution.
 TARGET_ANIMAL_SIZE = 160
-# Frames are scaled so their longest side is at most this many pixels (single instance).
+# Centroid models see animals at about this size.
+CENTROID_ANIMAL_SIZE = 64
+# Whole-frame models (single instance, centroid) see frames whose longest side is at most this.
 MAX_FRAME_SIDE = 512
+# Centered-instance crops add this fraction of the animal size (and 8 px) as margin.
+CROP_MARGIN = 0.2
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -48,15 +53,28 @@ def declared_or_named_symmetries(skeleton: sio.Skeleton) -> list[tuple[str, str]
     return declared or symmetries_from_names(list(skeleton.node_names))
 
 
-def animal_size(points: list[np.ndarray]) -> float:
-    """90th percentile over instances of the longer side of the keypoints' bounding box."""
-    extents = []
+def box_sides(points: list[np.ndarray]) -> np.ndarray:
+    """`(instances, 2)` width and height of each instance's keypoint bounding box (≥ 2 points)."""
+    sides = []
     for frame_points in points:
         for instance in frame_points:
             visible = instance[~np.isnan(instance).any(axis=1)]
             if len(visible) >= 2:
-                extents.append(float((visible.max(axis=0) - visible.min(axis=0)).max()))
-    return float(np.percentile(extents, 90)) if extents else 0.0
+                sides.append(visible.max(axis=0) - visible.min(axis=0))
+    return np.array(sides).reshape(-1, 2)
+
+
+def animal_size(points: list[np.ndarray]) -> float:
+    """90th percentile over instances of the longer side of the keypoints' bounding box."""
+    sides = box_sides(points)
+    return float(np.percentile(sides.max(axis=1), 90)) if len(sides) else 0.0
+
+
+def largest_animal(points: list[np.ndarray]) -> float:
+    """99th percentile of bounding-box diagonals: the span of the biggest animals in any
+    orientation (a percentile, so a few stray points do not double the crop)."""
+    sides = box_sides(points)
+    return float(np.percentile(np.hypot(sides[:, 0], sides[:, 1]), 99)) if len(sides) else 0.0
 
 
 def choose_max_stride(size: float, filters: int, convs_per_block: int, output_stride: int) -> int:
@@ -93,13 +111,31 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     size = animal_size([s.points for s in samples])
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
-    scale = min(1.0, TARGET_ANIMAL_SIZE / size, MAX_FRAME_SIDE / max(height, width))
-    config.data.scale = round(scale, 3)
-    scaled_size = size * config.data.scale
-    config.model.output_stride = 4
-    config.model.sigma = round(float(np.clip(scaled_size / 20, 2.5, 5.0)), 2)
-    backbone = config.model.backbone
-    backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, config.model.output_stride)
+    choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
     if config.data.skeleton.symmetries:
         config.augment.flip = "horizontal"
     return config
+
+
+def choose_resolution(config: Config, size: float, largest: float, frame_side: int) -> None:
+    """Set scale, output stride, sigma, max stride (and crop size) for animals of `size` px
+    (the largest spanning `largest` px).
+
+    Centroid models see animals small (about 64 px): they only need to find centres. Pose
+    models see them at up to 160 px; a centered-instance crop holds the largest animal with a
+    margin, rounded up to the max stride.
+    """
+    model = config.model
+    target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE
+    scale = min(1.0, target / size)
+    if model.type == "single_instance" or model.type == "centroid":
+        scale = min(scale, MAX_FRAME_SIDE / frame_side)
+    config.data.scale = round(scale, 3)
+    scaled_size = size * config.data.scale
+    model.output_stride = 2 if model.type == "centroid" else 4
+    model.sigma = round(float(np.clip(scaled_size / 40, 2.5, 5.0)), 2)
+    backbone = model.backbone
+    backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, model.output_stride)
+    if model.type == "centered_instance":
+        span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
+        model.crop_size = int(math.ceil(span / backbone.max_stride) * backbone.max_stride)

@@ -59,7 +59,8 @@ def config_command(
         save_config(config, output)
         Console().print(
             f"Wrote {output}: {len(config.data.skeleton.nodes)} nodes, scale {config.data.scale}, "
-            f"sigma {config.model.sigma}, max stride {config.model.backbone.max_stride}."
+            f"sigma {config.model.sigma}, max stride {config.model.backbone.max_stride}"
+            + (f", crop {config.model.crop_size} px." if config.model.crop_size else ".")
         )
 
     run(action)
@@ -93,11 +94,13 @@ def train_command(
 @app.command("track")
 def track_command(
     input_path: Annotated[Path, typer.Argument(metavar="VIDEO_OR_SLP", help="A video, or a .slp whose labeled frames to predict.")],
-    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder.")],
+    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .slp (default: INPUT.predictions.slp).")] = None,
     frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99,200-300.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Frames per batch.")] = None,
     peak_threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Minimum confidence of a part.")] = None,
+    max_instances: Annotated[Optional[int], typer.Option(min=1, help="At most this many animals per frame (top-down).")] = None,
+    duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -109,7 +112,7 @@ def track_command(
         if device not in ("auto", "cpu", "cuda", "mps"):
             raise PosennError(f"--device '{device}': expected auto, cpu, cuda or mps.")
         target = output or input_path.with_name(input_path.name + ".predictions.slp")
-        options = TrackOptions(batch_size, peak_threshold, device, frames, quiet)
+        options = TrackOptions(batch_size, peak_threshold, max_instances, duplicate_oks, device, frames, quiet)
         track(input_path, model, target, options)
 
     run(action)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from posenn.errors import PosennError
 from posenn.io.atomic import write_text_atomic
 
-ModelType = Literal["single_instance"]
+ModelType = Literal["single_instance", "centroid", "centered_instance"]
 LABEL_PATH_FIELDS = ("train_labels", "val_labels")
 
 
@@ -63,6 +63,8 @@ class ModelConfig(Section):
     backbone: BackboneConfig = Field(default_factory=BackboneConfig)
     output_stride: int = Field(2, ge=1)
     sigma: float = Field(2.5, gt=0.0)
+    anchor_part: str | None = None
+    crop_size: int | None = Field(None, ge=16)
 
 
 class AugmentConfig(Section):
@@ -110,6 +112,8 @@ class TrainConfig(Section):
 class InferenceConfig(Section):
     peak_threshold: float = Field(0.2, ge=0.0, le=1.0)
     batch_size: int = Field(8, ge=1)
+    max_instances: int = Field(16, ge=1)
+    duplicate_oks: float | None = Field(0.8, gt=0.0, le=1.0)
 
 
 class Config(Section):

@@ -62,23 +62,23 @@ def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
 
     Args:
         maps: `(..., height, width)` maps.
-        rows, cols: `(...)` integer peak positions (long).
+        rows, cols: `(..., peaks)` integer peak positions (long) in each map.
 
     Returns:
-        `(..., 2)` xy offsets in cells, in [-0.5, 0.5].
+        `(..., peaks, 2)` xy offsets in cells, in [-0.5, 0.5].
     """
     height, width = maps.shape[-2:]
-    flat = maps.reshape(-1, height * width)
-    rows, cols = rows.reshape(-1), cols.reshape(-1)
+    flat = maps.flatten(-2)  # (..., height * width)
 
     def value(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        index = (r.clamp(0, height - 1) * width + c.clamp(0, width - 1))[:, None]
-        return torch.log(flat.gather(1, index)[:, 0].clamp_min(1e-6))
+        index = r.clamp(0, height - 1) * width + c.clamp(0, width - 1)
+        return torch.log(flat.gather(-1, index).clamp_min(1e-6))
 
     def axis_offset(before: torch.Tensor, centre: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
         curvature = before - 2 * centre + after
-        offset = 0.5 * (before - after) / torch.where(curvature < -1e-6, curvature, -torch.ones_like(curvature))
-        return torch.where(curvature < -1e-6, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+        curved = curvature < -1e-6
+        offset = 0.5 * (before - after) / torch.where(curved, curvature, -torch.ones_like(curvature))
+        return torch.where(curved, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
 
     centre = value(rows, cols)
     dx = axis_offset(value(rows, cols - 1), centre, value(rows, cols + 1))
@@ -86,7 +86,7 @@ def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     # A neighbour outside the map carries no information: no refinement along that axis.
     dx = torch.where((cols > 0) & (cols < width - 1), dx, torch.zeros_like(dx))
     dy = torch.where((rows > 0) & (rows < height - 1), dy, torch.zeros_like(dy))
-    return torch.stack([dx, dy], dim=-1).reshape(*maps.shape[:-2], 2)
+    return torch.stack([dx, dy], dim=-1)
 
 
 def global_peaks(maps: torch.Tensor, stride: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,8 +104,35 @@ def global_peaks(maps: torch.Tensor, stride: int, threshold: float) -> tuple[tor
     width = maps.shape[-1]
     scores, flat_index = maps.flatten(-2).max(dim=-1)
     rows, cols = flat_index // width, flat_index % width
-    offsets = refine_offsets(maps, rows, cols)
+    offsets = refine_offsets(maps, rows[..., None], cols[..., None])[..., 0, :]
     grid = torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets
     points = grid_to_input(grid, stride)
     missing = (scores < threshold)[..., None]
     return torch.where(missing, torch.full_like(points, float("nan")), points), scores
+
+
+def local_peaks(maps: torch.Tensor, stride: int, threshold: float, max_peaks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The highest local maxima of each map (3×3 non-maximum suppression), refined to subpixel.
+
+    Args:
+        maps: `(batch, channels, height, width)` confidence maps.
+        stride: output stride of the maps.
+        threshold: peaks below this value are dropped.
+        max_peaks: at most this many peaks per map, highest first.
+
+    Returns:
+        points: `(batch, channels, max_peaks, 2)` xy in input pixels, NaN past the last peak.
+        scores: `(batch, channels, max_peaks)` peak values, 0 past the last peak.
+    """
+    width = maps.shape[-1]
+    pooled = torch.nn.functional.max_pool2d(maps, 3, stride=1, padding=1)
+    is_peak = (maps == pooled) & (maps >= threshold)
+    candidates = torch.where(is_peak, maps, torch.full_like(maps, -1.0)).flatten(-2)
+    k = min(max_peaks, candidates.shape[-1])
+    scores, flat_index = candidates.topk(k, dim=-1)  # (batch, channels, k)
+    rows, cols = flat_index // width, flat_index % width
+    offsets = refine_offsets(maps, rows, cols)
+    points = grid_to_input(torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets, stride)
+    found = scores >= threshold
+    points = torch.where(found[..., None], points, torch.full_like(points, float("nan")))
+    return points, torch.where(found, scores, torch.zeros_like(scores))

@@ -27,11 +27,15 @@ class SingleInstanceHead:
     def channels(self) -> int:
         return self.n_nodes
 
+    def targets(self, points: torch.Tensor) -> torch.Tensor:
+        """The ground truth in this head's terms: the animal, `(batch, 1, nodes, 2)`."""
+        return points[:, :1]
+
     def encode(self, points: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
         """`(batch, instances, nodes, 2)` → `(batch, nodes, out_h, out_w)`; only the first
         instance of each frame is the animal."""
         height, width = image_shape
-        return gaussian_maps(points[:, :1], height, width, self.output_stride, self.sigma)
+        return gaussian_maps(self.targets(points), height, width, self.output_stride, self.sigma)
 
     def decode(self, maps: torch.Tensor, peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, nodes, out_h, out_w)` → points `(batch, 1, nodes, 2)` in input pixels (NaN

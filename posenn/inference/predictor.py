@@ -11,12 +11,11 @@ import sleap_io as sio
 import torch
 
 from posenn.config import Config, load_config
-from posenn.data.cache import resize_frame, unscale_points
+from posenn.data.cache import resize_frame
 from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
-from posenn.heads.single_instance import SingleInstanceHead
 from posenn.io.video import to_channels
-from posenn.models.model import PoseModel, build_head, build_model
+from posenn.models.model import Head, PoseModel, build_head, build_model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,7 +40,7 @@ class TrainedModel:
     path: Path
     config: Config
     model: PoseModel
-    head: SingleInstanceHead
+    head: Head
 
     @property
     def skeleton(self) -> sio.Skeleton:
@@ -85,34 +84,39 @@ def load_model(model_dir: Path, device: torch.device) -> TrainedModel:
 
 @dataclass
 class FrameBatch:
-    """Frames preprocessed for the network.
+    """Frames preprocessed for the networks, at every input scale a pipeline needs.
 
     Attributes:
         indices: frame index of each row.
-        images: `(batch, channels, height, width)` uint8, resized by the model's input scale
+        images: scale → `(batch, channels, height, width)` uint8 frames resized by that scale
             and padded to the largest frame of the batch.
         sizes: `(batch, 2)` height and width of each original frame.
     """
 
     indices: list[int]
-    images: np.ndarray
+    images: dict[float, np.ndarray]
     sizes: np.ndarray
 
 
-def batch_frames(frames: Iterable[tuple[int, np.ndarray]], config: Config, batch_size: int) -> Iterator[FrameBatch]:
+def batch_frames(
+    frames: Iterable[tuple[int, np.ndarray]], channels: int, scales: Sequence[float], batch_size: int
+) -> Iterator[FrameBatch]:
     """Group `(frame_idx, frame)` pairs into preprocessed batches (runs on the reader thread)."""
-    indices: list[int] = []
-    images: list[np.ndarray] = []
-    sizes: list[tuple[int, int]] = []
+    pending: list[tuple[int, np.ndarray]] = []
     for idx, frame in frames:
-        indices.append(idx)
-        sizes.append(frame.shape[:2])
-        images.append(resize_frame(to_channels(frame, config.data.channels), config.data.scale))
-        if len(indices) == batch_size:
-            yield FrameBatch(indices, stack_padded(images), np.array(sizes))
-            indices, images, sizes = [], [], []
-    if indices:
-        yield FrameBatch(indices, stack_padded(images), np.array(sizes))
+        pending.append((idx, to_channels(frame, channels)))
+        if len(pending) == batch_size:
+            yield make_batch(pending, scales)
+            pending = []
+    if pending:
+        yield make_batch(pending, scales)
+
+
+def make_batch(pending: Sequence[tuple[int, np.ndarray]], scales: Sequence[float]) -> FrameBatch:
+    """A `FrameBatch` of `(frame_idx, (h, w, c) frame)` pairs, resized to each scale."""
+    images = {scale: stack_padded([resize_frame(frame, scale) for _, frame in pending]) for scale in scales}
+    sizes = np.array([frame.shape[:2] for _, frame in pending])
+    return FrameBatch([idx for idx, _ in pending], images, sizes)
 
 
 def stack_padded(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -125,45 +129,11 @@ def stack_padded(images: Sequence[np.ndarray]) -> np.ndarray:
     return batch
 
 
-@dataclass
-class FramePrediction:
-    """Instances found in one frame, in frame pixels.
-
-    Attributes:
-        frame_idx: index of the frame.
-        points: `(instances, nodes, 2)`, NaN for parts not found.
-        point_scores: `(instances, nodes)`.
-        scores: `(instances,)` instance scores.
-    """
-
-    frame_idx: int
-    points: np.ndarray
-    point_scores: np.ndarray
-    scores: np.ndarray
-
-
-@torch.inference_mode()
-def predict_batch(model: TrainedModel, batch: FrameBatch, device: torch.device, peak_threshold: float) -> list[FramePrediction]:
-    """Run the network and the head's decoder on one batch."""
-    images = to_float_images(torch.from_numpy(batch.images).to(device, non_blocking=True))
-    maps = model.model(images)
-    points, point_scores = model.head.decode(maps, peak_threshold)
-    points = unscale_points(points.float().cpu().numpy(), model.config.data.scale)
-    points = clip_to_frames(points, batch.sizes)
-    point_scores = point_scores.float().cpu().numpy()
-    predictions = []
-    for row, idx in enumerate(batch.indices):
-        found = ~np.isnan(points[row]).all(axis=(1, 2))  # (instances,)
-        frame_scores = np.where(np.isnan(points[row][..., 0]), np.nan, point_scores[row])
-        scores = np.nanmean(frame_scores[found], axis=1) if found.any() else np.zeros(0, np.float32)
-        predictions.append(FramePrediction(idx, points[row][found], point_scores[row][found], scores))
-    return predictions
-
-
-def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Clamp `(batch, instances, nodes, 2)` points into their frames (`sizes`: `(batch, 2)` h, w).
-
-    Peaks in the last map cells, which cover padding, would otherwise fall outside the frame.
-    """
-    upper = (sizes[:, ::-1] - 1).astype(points.dtype)[:, None, None, :]  # (batch, 1, 1, 2) x, y
-    return np.clip(points, 0, upper)
+def to_device_images(batch: FrameBatch, scale: float, channels: int, device: torch.device) -> torch.Tensor:
+    """The batch's frames at `scale` as float `(batch, channels, h, w)` on `device`."""
+    images = to_float_images(torch.from_numpy(batch.images[scale]).to(device, non_blocking=True))
+    if images.shape[1] == channels:
+        return images
+    if channels == 1:
+        return images.mean(dim=1, keepdim=True)
+    return images.expand(-1, channels, -1, -1)

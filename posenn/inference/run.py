@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import posenn
 from posenn.errors import PosennError
-from posenn.inference.predictor import FramePrediction, TrainedModel, batch_frames, load_model, predict_batch, resolve_device
+from posenn.inference.pipelines import FramePrediction, Pipeline, make_pipeline
+from posenn.inference.predictor import TrainedModel, batch_frames, load_model, resolve_device
 from posenn.io.labels import load_labels
 from posenn.io.video import iter_frames, open_video, parse_frame_ranges, prefetch
 from posenn.io.writers import save_labels
@@ -27,6 +28,8 @@ class TrackOptions:
 
     batch_size: int | None = None
     peak_threshold: float | None = None
+    max_instances: int | None = None
+    duplicate_oks: float | None = None
     device: str = "auto"
     frames: str | None = None
     quiet: bool = False
@@ -61,24 +64,36 @@ def to_labeled_frame(prediction: FramePrediction, video: sio.Video, skeleton: si
 
 
 def predict_video(
-    model: TrainedModel,
+    pipeline: Pipeline,
     video: sio.Video,
     indices: list[int],
     device: torch.device,
     batch_size: int,
-    peak_threshold: float,
+    skeleton: sio.Skeleton,
     on_batch: Callable[[int], None],
 ) -> list[sio.LabeledFrame]:
     """Predict the given frames of one video, decoding and preprocessing on a background thread."""
-    skeleton = model.skeleton
-    frames = iter_frames(video, indices, model.config.data.channels)
+    frames = iter_frames(video, indices, pipeline.channels)
     labeled_frames = []
-    for batch in prefetch(batch_frames(frames, model.config, batch_size), depth=3):
-        for prediction in predict_batch(model, batch, device, peak_threshold):
+    for batch in prefetch(batch_frames(frames, pipeline.channels, pipeline.scales, batch_size), depth=3):
+        for prediction in pipeline.predict(batch, device):
             if len(prediction.points):
                 labeled_frames.append(to_labeled_frame(prediction, video, skeleton))
         on_batch(len(batch.indices))
     return labeled_frames
+
+
+def first_set(option: float | None, default: float | None) -> float | None:
+    """A command-line option when given, else the model's own setting."""
+    return option if option is not None else default
+
+
+def check_same_skeleton(models: list[TrainedModel]) -> None:
+    """Raise a PosennError when chained models were trained on different skeletons."""
+    nodes = {tuple(model.config.data.skeleton.nodes) for model in models}
+    if len(nodes) > 1:
+        listed = "; ".join(f"{model.path}: {model.config.data.skeleton.nodes}" for model in models)
+        raise PosennError(f"The models predict different skeletons ({listed}).")
 
 
 def progress_bar(console: Console) -> Progress:
@@ -98,12 +113,20 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     input_path, output = Path(input_path), Path(output)
     if not input_path.exists():
         raise PosennError(f"Input not found: {input_path}")
-    if len(model_dirs) != 1:
-        raise PosennError(f"Expected one model folder (-m), got {len(model_dirs)}.")
+    if not 1 <= len(model_dirs) <= 2:
+        raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
     device = resolve_device(options.device)
-    model = load_model(model_dirs[0], device)
-    batch_size = options.batch_size or model.config.inference.batch_size
-    threshold = options.peak_threshold if options.peak_threshold is not None else model.config.inference.peak_threshold
+    models = [load_model(path, device) for path in model_dirs]
+    check_same_skeleton(models)
+    settings = models[-1].config.inference
+    pipeline = make_pipeline(
+        models,
+        peak_threshold=first_set(options.peak_threshold, settings.peak_threshold),
+        max_instances=options.max_instances,
+        duplicate_oks=first_set(options.duplicate_oks, settings.duplicate_oks),
+    )
+    batch_size = options.batch_size or settings.batch_size
+    skeleton = models[-1].skeleton
     jobs = video_jobs(input_path, options.frames)
 
     console = Console(quiet=options.quiet)
@@ -118,7 +141,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
                 speed = progress.tasks[task].speed
                 progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
 
-            labeled_frames += predict_video(model, video, indices, device, batch_size, threshold, advance)
+            labeled_frames += predict_video(pipeline, video, indices, device, batch_size, skeleton, advance)
     elapsed = (datetime.datetime.now() - started).total_seconds()
     n_frames = sum(len(indices) for _, indices in jobs)
     console.print(f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}")
@@ -126,7 +149,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     labels = sio.Labels(
         labeled_frames=labeled_frames,
         videos=[video for video, _ in jobs],
-        skeletons=[model.skeleton],
+        skeletons=[skeleton],
         provenance={
             "software": "posenn",
             "posenn_version": posenn.__version__,

@@ -8,6 +8,9 @@ from torch import nn
 
 from posenn.config import Config
 from posenn.heads.confmaps import output_size
+from posenn.errors import PosennError
+from posenn.heads.centered_instance import CenteredInstanceHead
+from posenn.heads.centroid import CentroidHead
 from posenn.heads.single_instance import SingleInstanceHead
 from posenn.models.unet import UNet
 
@@ -36,10 +39,36 @@ class PoseModel(nn.Module):
         return maps[..., :out_h, :out_w]
 
 
-def build_head(config: Config) -> SingleInstanceHead:
+Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead
+
+
+def build_head(config: Config) -> Head:
     """The head named by `model.type`, sized from the skeleton in the config."""
-    n_nodes = len(config.data.skeleton.nodes)
-    return SingleInstanceHead(n_nodes=n_nodes, sigma=config.model.sigma, output_stride=config.model.output_stride)
+    model = config.model
+    nodes = config.data.skeleton.nodes
+    if model.type == "centroid":
+        return CentroidHead(model.sigma, model.output_stride, anchor_index(config), config.inference.max_instances)
+    if model.type == "centered_instance":
+        return CenteredInstanceHead(len(nodes), model.sigma, model.output_stride, crop_size(config))
+    return SingleInstanceHead(len(nodes), model.sigma, model.output_stride)
+
+
+def anchor_index(config: Config) -> int | None:
+    """Index of `model.anchor_part` in the skeleton, or None when no anchor is set."""
+    nodes = config.data.skeleton.nodes
+    anchor = config.model.anchor_part
+    if anchor is None:
+        return None
+    if anchor not in nodes:
+        raise PosennError(f"model.anchor_part '{anchor}' is not a node of the skeleton; expected one of {nodes}.")
+    return nodes.index(anchor)
+
+
+def crop_size(config: Config) -> int:
+    """`model.crop_size`, which centered-instance models require."""
+    if config.model.crop_size is None:
+        raise PosennError("model.crop_size is not set: centered_instance models need a crop size (posenn config sets it).")
+    return config.model.crop_size
 
 
 def build_model(config: Config, head_channels: int) -> PoseModel:

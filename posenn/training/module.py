@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 
 import lightning as L
-import numpy as np
 import torch
 
 from posenn.config import Config
 from posenn.data.augment import augment_batch, flip_permutation
+from posenn.data.crops import center_crop
 from posenn.data.preprocess import to_float_images
 from posenn.models.model import build_head, build_model
-from posenn.training.validation import validation_metrics
+from posenn.heads.centered_instance import CenteredInstanceHead
+from posenn.heads.centroid import CentroidHead
+from posenn.training.validation import ValidationBatch, validation_metrics
 
 
 def flip_pairs(config: Config) -> list[tuple[str, str]]:
@@ -36,18 +38,36 @@ class PoseModule(L.LightningModule):
         self.model = build_model(self.config, self.head.channels)
         nodes = self.config.data.skeleton.nodes
         self.register_buffer("flip_permutation", flip_permutation(nodes, flip_pairs(self.config)), persistent=False)
-        self.validation_outputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.validation_outputs: list[ValidationBatch] = []
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare_batch(batch, augment=training)
+
+    def prepare_batch(self, batch: dict, augment: bool) -> dict:
+        """uint8 images and keypoints → float images (augmented, cropped) and head targets."""
         images = to_float_images(batch["image"])
         points = batch["points"]
-        if self.trainer is not None and self.trainer.training:
+        if augment:
             images, points = augment_batch(images, points, self.config.augment, self.flip_permutation)
+        if isinstance(self.head, CenteredInstanceHead):
+            images, points = center_crop(images, points, self.head.crop_size)
         targets = self.head.encode(points, images.shape[-2:])
         return {"image": images, "points": points, "targets": targets}
+
+    def validation_output(self, batch: dict, maps: torch.Tensor) -> ValidationBatch:
+        """Ground truth and decoded predictions of a prepared batch, in the head's terms."""
+        points, scores = self.head.decode(maps.float(), self.config.inference.peak_threshold)
+        truth = self.head.targets(batch["points"])
+        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy()
+
+    @property
+    def evaluated_nodes(self) -> list[str]:
+        """Node names of what validation compares: the skeleton, or one centre per animal."""
+        return ["centroid"] if isinstance(self.head, CentroidHead) else list(self.config.data.skeleton.nodes)
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = self.model(batch["image"])
@@ -61,10 +81,7 @@ class PoseModule(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         loss, outputs = self._loss(batch)
         self.log("val_loss", loss, prog_bar=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)
-        points, scores = self.head.decode(outputs.float(), self.config.inference.peak_threshold)
-        self.validation_outputs.append(
-            (batch["points"].cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy())
-        )
+        self.validation_outputs.append(self.validation_output(batch, outputs))
 
     def on_validation_epoch_start(self) -> None:
         self.validation_outputs = []
@@ -73,7 +90,7 @@ class PoseModule(L.LightningModule):
         if not self.validation_outputs:
             return
         data = self.config.data
-        metrics = validation_metrics(self.validation_outputs, data.skeleton.nodes, data.scale)
+        metrics = validation_metrics(self.validation_outputs, self.evaluated_nodes, data.scale)
         self.log("val_oks_map", float(metrics["oks_map"]), prog_bar=True)
         self.log("val_dist_p50", float(metrics["dist_p50"]), prog_bar=True)
 

@@ -21,10 +21,12 @@ from rich.progress import Progress
 
 from posenn.config import Config, load_config, save_config
 from posenn.data.cache import FrameCache, build_cache
+from posenn.data.crops import instance_crops
 from posenn.data.dataset import FrameDataset, make_loader
 from posenn.errors import PosennError
 from posenn.io.labels import LabeledSample, check_skeleton, labeled_samples, load_labels
 from posenn.io.writers import save_labels
+from posenn.models.model import anchor_index, crop_size
 from posenn.training.callbacks import TrainingLog
 from posenn.training.module import PoseModule
 from posenn.training.validation import write_metrics
@@ -150,6 +152,11 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}.")
 
     cache = cache_frames(samples, config, run_dir, console)
+    if config.model.type == "centered_instance":
+        cache, frame_rows = instance_crops(cache, anchor_index(config), crop_size(config))
+        train_rows = np.flatnonzero(np.isin(frame_rows, train_rows)).tolist()
+        val_rows = np.flatnonzero(np.isin(frame_rows, val_rows)).tolist()
+        console.print(f"Cropped {len(train_rows)} training and {len(val_rows)} validation animals.")
     train_set = FrameDataset(cache, np.array(train_rows))
     steps = config.train.steps_per_epoch
     train_loader = make_loader(

@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader
 from posenn.data.cache import unscale_points
 from posenn.evaluation.pose import evaluate_arrays
 from posenn.evaluation.report import write_json
-from posenn.data.preprocess import to_float_images
 
 # (ground truth (batch, instances, nodes, 2), predictions (batch, instances, nodes, 2),
 #  instance scores (batch, instances)), in the coordinates of the scaled frames.
@@ -36,18 +35,16 @@ def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[Vali
     """Run the model over a validation loader without augmentation."""
     module.eval()
     outputs = []
-    threshold = module.config.inference.peak_threshold
     for batch in loader:
-        maps = module(to_float_images(batch["image"]))
-        points, scores = module.head.decode(maps, threshold)
-        outputs.append((batch["points"].numpy(), points.numpy(), scores.mean(dim=-1).numpy()))
+        batch = module.prepare_batch(batch, augment=False)
+        outputs.append(module.validation_output(batch, module(batch["image"])))
     return outputs
 
 
 def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> dict:
     """Evaluate `module` on `loader` and write the figures to `metrics.json`."""
     config = module.config
-    metrics = validation_metrics(predict_validation(module, loader), config.data.skeleton.nodes, config.data.scale)
+    metrics = validation_metrics(predict_validation(module, loader), module.evaluated_nodes, config.data.scale)
     write_json(metrics, Path(path))
     return metrics
 

@@ -1,0 +1,93 @@
+"""Crops centred on animals, for centered-instance models.
+
+Training takes a generous pre-crop around each animal once (when the cache is built), augments
+the pre-crop on the device, then cuts the centre: rotated animals are not clipped. Inference cuts
+crops from full frames in one batched op (`crop_and_resize`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torchvision.ops import roi_align
+
+from posenn.data.augment import drop_outside
+from posenn.data.cache import FrameCache
+from posenn.heads.centroid import instance_centroids
+
+# Pre-crops are this much larger than the crop, so rotation and scaling stay inside them.
+PRECROP_FACTOR = 1.5
+
+
+def precrop_size(crop_size: int) -> int:
+    """Side of the pre-crop for a crop of `crop_size` (even, at least the crop plus margin)."""
+    return 2 * math.ceil(crop_size * PRECROP_FACTOR / 2)
+
+
+def instance_crops(cache: FrameCache, anchor: int | None, crop_size: int) -> tuple[FrameCache, np.ndarray]:
+    """One pre-crop per labeled animal, centred on its centroid.
+
+    Args:
+        cache: frames `(frames, h, w, c)` and points `(frames, instances, nodes, 2)`.
+        anchor: anchor node index, or None for the centre of the labeled points.
+        crop_size: the model's crop size; pre-crops are `precrop_size(crop_size)` square.
+
+    Returns:
+        crops: a `FrameCache` of `(animals, p, p, c)` pre-crops whose points hold all animals of
+            the frame in crop coordinates, the centred animal first.
+        frame_rows: `(animals,)` the cache row each crop comes from (to keep splits by frame).
+    """
+    size = precrop_size(crop_size)
+    centroids = instance_centroids(torch.from_numpy(cache.points), anchor).numpy()  # (frames, instances, 2)
+    rows, instances = np.nonzero(~np.isnan(centroids).any(axis=-1))
+    _, height, width, channels = cache.images.shape
+    images = np.zeros((len(rows), size, size, channels), np.uint8)
+    points = np.full((len(rows),) + cache.points.shape[1:], np.nan, np.float32)
+    for i, (row, instance) in enumerate(zip(rows, instances)):
+        x0, y0 = np.round(centroids[row, instance] - size / 2).astype(int)
+        src_x, src_y = slice(max(x0, 0), min(x0 + size, width)), slice(max(y0, 0), min(y0 + size, height))
+        dst_x = slice(src_x.start - x0, src_x.stop - x0)
+        dst_y = slice(src_y.start - y0, src_y.stop - y0)
+        images[i, dst_y, dst_x] = cache.images[row, src_y, src_x]
+        order = [instance] + [j for j in range(cache.points.shape[1]) if j != instance]
+        points[i] = cache.points[row, order] - np.array([x0, y0], np.float32)
+    return FrameCache(images, points, cache.scale), rows
+
+
+def center_crop(images: torch.Tensor, points: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut the central `size` × `size` window of `(batch, channels, p, p)` pre-crops.
+
+    Points `(batch, instances, nodes, 2)` move with it; those outside the window become NaN.
+    """
+    offset = (images.shape[-1] - size) // 2
+    cropped = images[..., offset : offset + size, offset : offset + size]
+    return cropped, drop_outside(points - offset, size, size)
+
+
+def crop_and_resize(frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor, crop_size: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops of `crop_size` pixels at `scale` around each centre, cut from full-resolution frames.
+
+    A crop pixel `j` sits at scaled coordinate `origin + j` (pixel centres at integers), the
+    convention of training pre-crops, with `origin = centre * scale - crop_size / 2`.
+
+    Args:
+        frames: `(frames, channels, height, width)` float full-resolution frames.
+        centres: `(crops, 2)` xy in full-resolution frame pixels.
+        frame_index: `(crops,)` long, the frame each crop comes from.
+        crop_size: crop side in pixels of the scaled frame.
+        scale: input scale of the model the crops are for.
+
+    Returns:
+        crops: `(crops, channels, crop_size, crop_size)`.
+        origins: `(crops, 2)` scaled coordinates of crop pixel (0, 0).
+    """
+    scaled_centres = (centres + 0.5) * scale - 0.5
+    origins = torch.round(scaled_centres - crop_size / 2)
+    # roi_align(aligned=True) boxes are in pixel-corner coordinates of the full frame.
+    corners = origins / scale
+    boxes = torch.cat([frame_index[:, None].to(frames.dtype), corners, corners + crop_size / scale], dim=1)
+    sampling = max(1, math.ceil(1 / scale))
+    crops = roi_align(frames, boxes, output_size=crop_size, spatial_scale=1.0, sampling_ratio=sampling, aligned=True)
+    return crops, origins

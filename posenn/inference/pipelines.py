@@ -1,0 +1,166 @@
+"""Inference pipelines: compositions of trained heads, from frames to instances in frame pixels.
+
+A pipeline names the input scales it needs (frames are resized on the reader thread) and turns
+one `FrameBatch` into one `FramePrediction` per frame. Pipelines hold no head maths: decoding is
+the heads' job, cropping is `crop_and_resize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from posenn.data.cache import unscale_points
+from posenn.data.crops import crop_and_resize
+from posenn.errors import PosennError
+from posenn.inference.duplicates import remove_duplicates
+from posenn.inference.predictor import FrameBatch, TrainedModel, to_device_images
+
+
+@dataclass
+class FramePrediction:
+    """Instances found in one frame, in frame pixels.
+
+    Attributes:
+        frame_idx: index of the frame.
+        points: `(instances, nodes, 2)`, NaN for parts not found.
+        point_scores: `(instances, nodes)`.
+        scores: `(instances,)` instance scores.
+    """
+
+    frame_idx: int
+    points: np.ndarray
+    point_scores: np.ndarray
+    scores: np.ndarray
+
+
+def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Clamp `(batch, ..., 2)` points into their frames (`sizes`: `(batch, 2)` height, width).
+
+    Peaks in the last map cells, which cover padding, would otherwise fall outside the frame.
+    """
+    upper = (sizes[:, ::-1] - 1).astype(points.dtype)
+    return np.clip(points, 0, upper.reshape((len(sizes),) + (1,) * (points.ndim - 2) + (2,)))
+
+
+def instance_scores(points: np.ndarray, point_scores: np.ndarray) -> np.ndarray:
+    """Mean score of the found points of each `(instances, nodes, 2)` instance."""
+    found = ~np.isnan(points[..., 0])
+    total = np.where(found, point_scores, 0.0).sum(axis=-1)
+    return (total / np.maximum(found.sum(axis=-1), 1)).astype(np.float32)
+
+
+def frame_prediction(frame_idx: int, points: np.ndarray, point_scores: np.ndarray) -> FramePrediction:
+    """Keep the instances with at least one found point."""
+    found = ~np.isnan(points).all(axis=(1, 2))
+    points, point_scores = points[found], point_scores[found]
+    return FramePrediction(frame_idx, points, point_scores, instance_scores(points, point_scores))
+
+
+class SingleInstancePipeline:
+    """One animal per frame: part maps on the whole frame."""
+
+    def __init__(self, model: TrainedModel, peak_threshold: float):
+        self.model = model
+        self.peak_threshold = peak_threshold
+        self.channels = model.config.data.channels
+        self.scales = [model.config.data.scale]
+
+    @torch.inference_mode()
+    def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
+        scale = self.scales[0]
+        maps = self.model.model(to_device_images(batch, scale, self.channels, device))
+        points, point_scores = self.model.head.decode(maps, self.peak_threshold)  # (batch, 1, nodes, ...)
+        points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale), batch.sizes)
+        point_scores = point_scores.float().cpu().numpy()
+        return [frame_prediction(idx, points[row], point_scores[row]) for row, idx in enumerate(batch.indices)]
+
+
+class TopDownPipeline:
+    """Centres on the (scaled) frame → crops of the full-resolution frame → part maps per crop.
+
+    Each model keeps its own input scale. All crops of a batch go through the instance model
+    together.
+    """
+
+    def __init__(
+        self,
+        centroid: TrainedModel,
+        instance: TrainedModel,
+        peak_threshold: float,
+        max_instances: int | None = None,
+        duplicate_oks: float | None = None,
+    ):
+        self.centroid = centroid
+        self.instance = instance
+        self.peak_threshold = peak_threshold
+        self.centroid_head = centroid.head
+        if max_instances is not None:
+            self.centroid_head = dataclasses.replace(centroid.head, max_instances=max_instances)
+        self.duplicate_oks = duplicate_oks
+        self.channels = instance.config.data.channels
+        self.scales = sorted({centroid.config.data.scale, 1.0})
+
+    @torch.inference_mode()
+    def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
+        centroid_scale = self.centroid.config.data.scale
+        images = to_device_images(batch, centroid_scale, self.centroid.config.data.channels, device)
+        centres, _ = self.centroid_head.decode(self.centroid.model(images), self.peak_threshold)
+        centres = (centres[:, :, 0] + 0.5) / centroid_scale - 0.5  # (batch, max_instances, 2) frame px
+        frame_index, slot = torch.nonzero(~torch.isnan(centres[..., 0]), as_tuple=True)
+        n_nodes = self.instance.head.n_nodes
+        points = np.full((len(batch.indices), self.centroid_head.max_instances, n_nodes, 2), np.nan, np.float32)
+        point_scores = np.zeros(points.shape[:-1], np.float32)
+        if len(frame_index):
+            crop_points, crop_scores = self.predict_crops(batch, device, centres[frame_index, slot], frame_index)
+            rows, slots = frame_index.cpu().numpy(), slot.cpu().numpy()
+            points[rows, slots] = crop_points
+            point_scores[rows, slots] = crop_scores
+        points = clip_to_frames(points, batch.sizes)
+        predictions = [frame_prediction(idx, points[row], point_scores[row]) for row, idx in enumerate(batch.indices)]
+        if self.duplicate_oks is not None:
+            predictions = [self.without_duplicates(prediction) for prediction in predictions]
+        return predictions
+
+    def predict_crops(
+        self, batch: FrameBatch, device: torch.device, centres: torch.Tensor, frame_index: torch.Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Part positions `(crops, nodes, 2)` in frame pixels and scores `(crops, nodes)`."""
+        scale = self.instance.config.data.scale
+        frames = to_device_images(batch, 1.0, self.channels, device)
+        crops, origins = crop_and_resize(frames, centres, frame_index, self.instance.head.crop_size, scale)
+        maps = self.instance.model(crops)
+        points, scores = self.instance.head.decode(maps, self.peak_threshold)  # (crops, 1, nodes, ...)
+        points = unscale_points(points[:, 0] + origins[:, None, :], scale)
+        return points.float().cpu().numpy(), scores[:, 0].float().cpu().numpy()
+
+    def without_duplicates(self, prediction: FramePrediction) -> FramePrediction:
+        keep = remove_duplicates(prediction.points, prediction.scores, self.duplicate_oks)
+        return FramePrediction(prediction.frame_idx, prediction.points[keep], prediction.point_scores[keep], prediction.scores[keep])
+
+
+Pipeline = SingleInstancePipeline | TopDownPipeline
+
+
+def make_pipeline(
+    models: list[TrainedModel], peak_threshold: float, max_instances: int | None, duplicate_oks: float | None
+) -> Pipeline:
+    """The pipeline that the model types call for.
+
+    Raises:
+        PosennError: for a combination of models that does not make a pipeline.
+    """
+    by_type = {model.config.model.type: model for model in models}
+    types = sorted(by_type)
+    if len(models) == 1 and types == ["single_instance"]:
+        return SingleInstancePipeline(models[0], peak_threshold)
+    if len(models) == 2 and types == ["centered_instance", "centroid"]:
+        return TopDownPipeline(by_type["centroid"], by_type["centered_instance"], peak_threshold, max_instances, duplicate_oks)
+    listed = ", ".join(f"{model.path} ({model.config.model.type})" for model in models)
+    raise PosennError(
+        f"Models {listed} do not make a pipeline: give one single_instance model, or a centroid and a "
+        "centered_instance model (-m CENTROID -m CENTERED)."
+    )
