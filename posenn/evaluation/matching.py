@@ -96,7 +96,7 @@ def bbox_areas(instances: np.ndarray) -> np.ndarray:
     return width * height
 
 
-def oks_matrix(gt: np.ndarray, pred: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+def oks_matrix(gt: np.ndarray, pred: np.ndarray, sigmas: np.ndarray, areas: np.ndarray | None = None) -> np.ndarray:
     """OKS between every ground-truth and every predicted instance of one frame.
 
     Args:
@@ -104,6 +104,7 @@ def oks_matrix(gt: np.ndarray, pred: np.ndarray, sigmas: np.ndarray) -> np.ndarr
             instance needs at least one labeled point.
         pred: `(n_pred, n_nodes, 2)` predictions; NaN marks points that were not predicted.
         sigmas: `(n_nodes,)` per-node OKS sigmas.
+        areas: `(n_gt,)` instance areas; default: the bounding box of each gt's labeled points.
 
     Returns:
         `(n_gt, n_pred)` OKS values in [0, 1].
@@ -113,7 +114,7 @@ def oks_matrix(gt: np.ndarray, pred: np.ndarray, sigmas: np.ndarray) -> np.ndarr
     squared_dist = ((pred[None] - gt[:, None]) ** 2).sum(axis=-1)  # (n_gt, n_pred, n_nodes)
     squared_dist = np.where(np.isnan(squared_dist), np.inf, squared_dist)
     variances = (2 * sigmas) ** 2
-    scale = 2 * (bbox_areas(gt) + np.spacing(1))  # (n_gt,)
+    scale = 2 * ((bbox_areas(gt) if areas is None else areas) + np.spacing(1))  # (n_gt,)
     similarity = np.exp(-squared_dist / variances / scale[:, None, None])
     labeled = labeled_mask(gt)[:, None, :]  # (n_gt, 1, n_nodes)
     return (similarity * labeled).sum(axis=-1) / labeled.sum(axis=-1)

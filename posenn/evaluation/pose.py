@@ -69,6 +69,7 @@ def evaluate_arrays(
     node_names: Sequence[str],
     node_sigmas: NodeSigmas = None,
     match_min_oks: float = 0.0,
+    gt_areas: Sequence[np.ndarray] | None = None,
 ) -> dict:
     """Evaluate predictions against ground truth given as arrays, one entry per frame.
 
@@ -80,6 +81,8 @@ def evaluate_arrays(
         node_sigmas: OKS sigmas, in any form `matching.resolve_sigmas` accepts (default
             0.025 for every node).
         match_min_oks: pairs with OKS at or below this are not matched for distances and PCK.
+        gt_areas: per frame, `(n_gt,)` instance areas for OKS, where the ground truth's own
+            bounding box does not give them (e.g. one centre point per animal).
 
     Returns:
         The metrics dict described in this module's docstring.
@@ -97,9 +100,10 @@ def evaluate_arrays(
     sigmas = resolve_sigmas(node_sigmas, node_names)
     frame_scores, frame_hits, matched_gt, matched_pred = [], [], [], []
     n_gt = n_pred = 0
-    for frame in zip(gt_frames, pred_frames, pred_scores):
-        gt, pred, scores = _prepare_frame(*frame, n_nodes)
-        oks = oks_matrix(gt, pred, sigmas)
+    areas_per_frame = gt_areas if gt_areas is not None else [None] * len(gt_frames)
+    for frame_gt, frame_pred, frame_scores_in, frame_areas in zip(gt_frames, pred_frames, pred_scores, areas_per_frame):
+        gt, pred, scores, areas = _prepare_frame(frame_gt, frame_pred, frame_scores_in, n_nodes, frame_areas)
+        oks = oks_matrix(gt, pred, sigmas, areas)
         frame_scores.append(scores)
         frame_hits.append(coco_greedy_match(oks, OKS_THRESHOLDS))
         gt_index, pred_index = hungarian_match(oks, match_min_oks)
@@ -120,10 +124,12 @@ def evaluate_arrays(
 
 
 def _prepare_frame(
-    gt: np.ndarray, pred: np.ndarray, scores: np.ndarray, n_nodes: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    gt: np.ndarray, pred: np.ndarray, scores: np.ndarray, n_nodes: int, areas: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Check one frame, drop instances without points, sort predictions by descending score."""
     gt = _as_instances(gt, n_nodes, "ground truth")
+    if areas is not None:
+        areas = np.asarray(areas, dtype=float).reshape(-1)[labeled_mask(gt).any(axis=1)]
     pred = _as_instances(pred, n_nodes, "predictions")
     scores = np.asarray(scores, dtype=float).reshape(-1)
     if len(scores) != len(pred):
@@ -132,7 +138,7 @@ def _prepare_frame(
     has_points = labeled_mask(pred).any(axis=1)
     pred, scores = pred[has_points], scores[has_points]
     order = np.argsort(-scores, kind="mergesort")  # stable, like COCOeval
-    return gt, pred[order], scores[order]
+    return gt, pred[order], scores[order], areas
 
 
 def _as_instances(points: np.ndarray, n_nodes: int, what: str) -> np.ndarray:

@@ -62,7 +62,8 @@ class PoseModule(L.LightningModule):
         """Ground truth and decoded predictions of a prepared batch, in the head's terms."""
         points, scores = self.head.decode(maps.float(), self.config.inference.peak_threshold)
         truth = self.head.targets(batch["points"])
-        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy()
+        areas = box_areas(batch["points"][:, : truth.shape[1]])  # of the animals the targets stand for
+        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy(), areas.cpu().numpy()
 
     @property
     def evaluated_nodes(self) -> list[str]:
@@ -111,6 +112,15 @@ class PoseModule(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         return optimizer
+
+
+def box_areas(points: torch.Tensor) -> torch.Tensor:
+    """Bounding-box area of the labeled points of `(batch, instances, nodes, 2)` → `(batch, instances)`."""
+    labeled = ~torch.isnan(points).any(dim=-1, keepdim=True)
+    low = torch.where(labeled, points, torch.full_like(points, float("inf"))).amin(dim=-2)
+    high = torch.where(labeled, points, torch.full_like(points, float("-inf"))).amax(dim=-2)
+    sides = torch.nan_to_num(high - low, nan=0.0, posinf=0.0, neginf=0.0)
+    return sides[..., 0] * sides[..., 1]
 
 
 def peak_weighted_mse(outputs: torch.Tensor, targets: torch.Tensor, peak_weight: float) -> torch.Tensor:

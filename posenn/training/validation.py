@@ -13,21 +13,23 @@ from posenn.evaluation.pose import evaluate_arrays
 from posenn.evaluation.report import write_json
 
 # (ground truth (batch, instances, nodes, 2), predictions (batch, instances, nodes, 2),
-#  instance scores (batch, instances)), in the coordinates of the scaled frames.
-ValidationBatch = tuple[np.ndarray, np.ndarray, np.ndarray]
+#  instance scores (batch, instances), ground-truth areas (batch, instances)), in the
+# coordinates of the scaled frames (or crops).
+ValidationBatch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def validation_metrics(outputs: list[ValidationBatch], node_names: list[str], scale: float) -> dict:
     """Pose metrics of validation predictions, in original frame pixels."""
-    gt_frames, pred_frames, score_frames = [], [], []
-    for gt, pred, scores in outputs:
-        for frame_gt, frame_pred, frame_scores in zip(gt, pred, scores):
+    gt_frames, pred_frames, score_frames, area_frames = [], [], [], []
+    for gt, pred, scores, areas in outputs:
+        for frame_gt, frame_pred, frame_scores, frame_areas in zip(gt, pred, scores, areas):
             labeled = ~np.isnan(frame_gt).all(axis=(1, 2))
             found = ~np.isnan(frame_pred).all(axis=(1, 2))
             gt_frames.append(unscale_points(frame_gt[labeled], scale))
             pred_frames.append(unscale_points(frame_pred[found], scale))
             score_frames.append(frame_scores[found])
-    return evaluate_arrays(gt_frames, pred_frames, score_frames, node_names)
+            area_frames.append(frame_areas[labeled] / scale**2)
+    return evaluate_arrays(gt_frames, pred_frames, score_frames, node_names, gt_areas=area_frames)
 
 
 @torch.inference_mode()

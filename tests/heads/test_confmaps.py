@@ -79,7 +79,7 @@ def test_refine_offsets_exact_on_sampled_gaussian(seed):
     ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64), indexing="ij")
     maps = torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma**2))[None]
     row, col = torch.tensor([round(cy)]), torch.tensor([round(cx)])
-    offsets = refine_offsets(maps, row, col)
+    offsets = refine_offsets(maps[0], row, col)
     assert offsets.shape == (1, 2)
     np.testing.assert_allclose(offsets[0].numpy(), [cx - round(cx), cy - round(cy)], atol=1e-6)
 
@@ -88,7 +88,7 @@ def test_refine_offsets_batched_shapes_and_edges():
     maps = torch.rand(2, 3, 6, 8, generator=torch.Generator().manual_seed(0))
     rows = torch.tensor([[0, 2, 5], [1, 3, 4]])
     cols = torch.tensor([[3, 0, 7], [1, 4, 6]])
-    offsets = refine_offsets(maps, rows, cols)
+    offsets = refine_offsets(maps, rows[..., None], cols[..., None])[..., 0, :]
     assert offsets.shape == (2, 3, 2)
     assert offsets.abs().max() <= 0.5
     assert offsets[0, 0, 1] == 0  # peak on the top row: no vertical refinement
@@ -97,7 +97,7 @@ def test_refine_offsets_batched_shapes_and_edges():
 
 
 def test_refine_offsets_flat_map_gives_zero():
-    maps = torch.full((1, 5, 5), 0.7)
+    maps = torch.full((5, 5), 0.7)
     offsets = refine_offsets(maps, torch.tensor([2]), torch.tensor([2]))
     assert (offsets == 0).all()
 
