@@ -29,14 +29,14 @@ def unscale_points(points: np.ndarray, scale: float) -> np.ndarray:
 
 
 def resize_frame(frame: np.ndarray, scale: float) -> np.ndarray:
-    """Resize `(height, width, channels)` by `scale`, keeping the channel axis."""
+    """Resize `(height, width, channels)` by `scale` (to `round(side * scale)` pixels), keeping
+    the channel axis."""
     if scale == 1.0:
         return frame
-    height, width = frame.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame, size, interpolation=interpolation)
-    return resized.reshape(size[1], size[0], frame.shape[2])
+    # fx/fy (not a target size) make OpenCV map coordinates by exactly `scale`, as `scale_points`.
+    resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=interpolation)
+    return resized.reshape(resized.shape[0], resized.shape[1], frame.shape[2])
 
 
 @dataclass

@@ -85,9 +85,12 @@ def crop_and_resize(frames: torch.Tensor, centres: torch.Tensor, frame_index: to
     """
     scaled_centres = (centres + 0.5) * scale - 0.5
     origins = torch.round(scaled_centres - crop_size / 2)
-    # roi_align(aligned=True) boxes are in pixel-corner coordinates of the full frame.
-    corners = origins / scale
+    # roi_align(aligned=True) boxes are in pixel-corner coordinates; a 1-pixel zero border makes
+    # samples just outside the frame black, as in training pre-crops (roi_align would repeat
+    # the edge pixel there).
+    corners = origins / scale + 1
     boxes = torch.cat([frame_index[:, None].to(frames.dtype), corners, corners + crop_size / scale], dim=1)
     sampling = max(1, math.ceil(1 / scale))
-    crops = roi_align(frames, boxes, output_size=crop_size, spatial_scale=1.0, sampling_ratio=sampling, aligned=True)
+    padded = torch.nn.functional.pad(frames, (1, 1, 1, 1))
+    crops = roi_align(padded, boxes, output_size=crop_size, spatial_scale=1.0, sampling_ratio=sampling, aligned=True)
     return crops, origins

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def output_size(height: int, width: int, stride: int) -> tuple[int, int]:
@@ -125,7 +126,7 @@ def local_peaks(maps: torch.Tensor, stride: int, threshold: float, max_peaks: in
         scores: `(batch, channels, max_peaks)` peak values, 0 past the last peak.
     """
     width = maps.shape[-1]
-    pooled = torch.nn.functional.max_pool2d(maps, 3, stride=1, padding=1)
+    pooled = F.max_pool2d(maps, 3, stride=1, padding=1)
     is_peak = (maps == pooled) & (maps >= threshold)
     candidates = torch.where(is_peak, maps, torch.full_like(maps, -1.0)).flatten(-2)
     k = min(max_peaks, candidates.shape[-1])
@@ -135,4 +136,6 @@ def local_peaks(maps: torch.Tensor, stride: int, threshold: float, max_peaks: in
     points = grid_to_input(torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets, stride)
     found = scores >= threshold
     points = torch.where(found[..., None], points, torch.full_like(points, float("nan")))
-    return points, torch.where(found, scores, torch.zeros_like(scores))
+    scores = torch.where(found, scores, torch.zeros_like(scores))
+    missing = max_peaks - k  # maps with fewer cells than max_peaks
+    return F.pad(points, (0, 0, 0, missing), value=float("nan")), F.pad(scores, (0, missing))

@@ -23,7 +23,7 @@ def remove_duplicates(points: np.ndarray, scores: np.ndarray, max_oks: float) ->
         return np.arange(len(points))
     sigmas = np.full(points.shape[1], DEFAULT_SIGMA)
     similarity = oks_matrix(points, points, sigmas)  # (instances, instances), rows as ground truth
-    similarity = np.maximum(similarity, similarity.T)
+    similarity = np.nan_to_num(np.maximum(similarity, similarity.T))  # empty instances: NaN → 0
     kept: list[int] = []
     for index in np.argsort(-scores, kind="stable"):
         if all(similarity[index, other] <= max_oks for other in kept):

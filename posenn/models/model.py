@@ -66,9 +66,12 @@ def anchor_index(config: Config) -> int | None:
 
 def crop_size(config: Config) -> int:
     """`model.crop_size`, which centered-instance models require."""
-    if config.model.crop_size is None:
+    size, stride = config.model.crop_size, config.model.backbone.max_stride
+    if size is None:
         raise PosennError("model.crop_size is not set: centered_instance models need a crop size (posenn config sets it).")
-    return config.model.crop_size
+    if size % stride:
+        raise PosennError(f"model.crop_size {size} must be a multiple of model.backbone.max_stride ({stride}).")
+    return size
 
 
 def build_model(config: Config, head_channels: int) -> PoseModel:

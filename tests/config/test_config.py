@@ -125,7 +125,7 @@ def test_unknown_key_in_yaml_names_file_key_and_hint(tmp_path):
         ({"data": {"channels": 2}}, "data.channels", "2"),
         ({"data": {"scale": -1}}, "data.scale", "-1"),
         ({"train": {"optimizer": "sgd"}}, "train.optimizer", "'sgd'"),
-        ({"model": {"type": "centroid"}}, "model.type", "'centroid'"),
+        ({"model": {"type": "topdown"}}, "model.type", "'topdown'"),
     ],
 )
 def test_wrong_type_or_literal_names_key_and_value(raw, key, value):
