@@ -77,6 +77,21 @@ def largest_animal(points: list[np.ndarray]) -> float:
     return float(np.percentile(np.hypot(sides[:, 0], sides[:, 1]), 99)) if len(sides) else 0.0
 
 
+def central_node(points: list[np.ndarray]) -> int | None:
+    """The node that best marks an animal's centre: among the nodes labeled almost as often as
+    the most-labeled one, the nearest on average to the centre of the labeled points."""
+    instances = np.concatenate([frame_points for frame_points in points if len(frame_points)])
+    labeled = ~np.isnan(instances).any(axis=-1)  # (instances, nodes)
+    centres = np.nanmean(instances, axis=1, keepdims=True)  # (instances, 1, 2)
+    distance = np.linalg.norm(instances - centres, axis=-1)  # (instances, nodes)
+    rate = labeled.mean(axis=0)
+    if rate.max() == 0:
+        return None
+    mean_distance = np.array([np.nanmean(d) if np.any(~np.isnan(d)) else np.inf for d in distance.T])
+    candidates = np.flatnonzero(rate >= 0.95 * rate.max())
+    return int(candidates[np.argmin(mean_distance[candidates])])
+
+
 def choose_max_stride(size: float, filters: int, convs_per_block: int, output_stride: int) -> int:
     """Smallest max stride (16–64) whose UNet receptive field covers `size` pixels."""
     for max_stride in (16, 32, 64):
@@ -112,6 +127,9 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
     choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
+    if model_type in ("centroid", "centered_instance"):
+        anchor = central_node([s.points for s in samples])
+        config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]
     if config.data.skeleton.symmetries:
         config.augment.flip = "horizontal"
     return config
@@ -132,7 +150,7 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
         scale = min(scale, MAX_FRAME_SIDE / frame_side)
     config.data.scale = round(scale, 3)
     scaled_size = size * config.data.scale
-    model.output_stride = 2 if model.type == "centroid" else 4
+    model.output_stride = 4
     model.sigma = round(float(np.clip(scaled_size / 40, 2.5, 5.0)), 2)
     backbone = model.backbone
     backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, model.output_stride)

@@ -60,7 +60,8 @@ def config_command(
         Console().print(
             f"Wrote {output}: {len(config.data.skeleton.nodes)} nodes, scale {config.data.scale}, "
             f"sigma {config.model.sigma}, max stride {config.model.backbone.max_stride}"
-            + (f", crop {config.model.crop_size} px." if config.model.crop_size else ".")
+            + (f", crop {config.model.crop_size} px" if config.model.crop_size else "")
+            + (f", anchor {config.model.anchor_part}." if config.model.anchor_part else ".")
         )
 
     run(action)

@@ -44,15 +44,21 @@ def test_synthetic_pair_reaches_map(tmp_path):
 def test_flies_are_found_on_held_out_frames(shared_file, tmp_path):
     labels_path = shared_file("centered_pair_predictions.slp")
     folders = train_pair(
-        labels_path, tmp_path, "predicted", centroid_steps=200, instance_steps=400,
+        labels_path, tmp_path, "predicted", centroid_steps=300, instance_steps=800,
         centered_instance={"augment.rotation": 180.0},
     )
     held_out = folders[1] / "labels_val.slp"
     predictions = track(held_out, folders, tmp_path / "pred.slp", TrackOptions(quiet=True))
     truth = sio.load_slp(str(held_out))
-    counts = {lf.frame_idx: len(lf.instances) for lf in predictions}
-    two_flies = np.mean([counts.get(lf.frame_idx, 0) == len(lf.instances) for lf in truth])
+    found = {lf.frame_idx: len(lf.instances) for lf in predictions}
+    both_found = np.mean([found.get(lf.frame_idx, 0) >= 2 for lf in truth])
     metrics = evaluate_labels(truth, predictions)
-    print(f"flies top-down: OKS mAP {metrics['oks_map']:.3f}, both flies found in {two_flies:.0%} of held-out frames")
-    assert two_flies >= 0.9
-    assert metrics["oks_map"] > 0.2
+    recall = metrics["n_matched"] / metrics["n_gt_instances"]
+    print(
+        f"flies top-down: OKS mAP {metrics['oks_map']:.3f} (AP50 {metrics['oks_ap50']:.3f}), "
+        f"dist p50 {metrics['dist_p50']:.2f} px, {recall:.0%} of flies matched, "
+        f"two or more found in {both_found:.0%} of {len(truth)} held-out frames"
+    )
+    assert both_found >= 0.9
+    assert recall >= 0.9
+    assert metrics["oks_ap50"] > 0.3
