@@ -115,7 +115,8 @@ def oks_matrix(gt: np.ndarray, pred: np.ndarray, sigmas: np.ndarray, areas: np.n
     squared_dist = np.where(np.isnan(squared_dist), np.inf, squared_dist)
     variances = (2 * sigmas) ** 2
     scale = 2 * ((bbox_areas(gt) if areas is None else areas) + np.spacing(1))  # (n_gt,)
-    similarity = np.exp(-squared_dist / variances / scale[:, None, None])
+    with np.errstate(invalid="ignore"):  # a gt without labeled points gives NaN, as documented by callers
+        similarity = np.exp(-squared_dist / variances / scale[:, None, None])
     labeled = labeled_mask(gt)[:, None, :]  # (n_gt, 1, n_nodes)
     return (similarity * labeled).sum(axis=-1) / labeled.sum(axis=-1)
 

@@ -41,8 +41,8 @@ def split_samples(samples: list[LabeledSample], fraction: float, seed: int) -> t
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
 
 
-def load_training_samples(config: Config) -> tuple[list[LabeledSample], list[int], list[int]]:
-    """Samples from the train (and val) labels, and the row indices of each split."""
+def load_training_samples(config: Config) -> tuple[sio.Skeleton, list[LabeledSample], list[int], list[int]]:
+    """The skeleton, the samples of the train (and val) labels, and the row indices of each split."""
     data = config.data
     if data.train_labels is None:
         raise PosennError("data.train_labels is not set: give the .slp file to train on.")
@@ -51,12 +51,12 @@ def load_training_samples(config: Config) -> tuple[list[LabeledSample], list[int
     samples = labeled_samples(labels, data.instances, data.train_labels)
     if data.val_labels is None:
         train_rows, val_rows = split_samples(samples, data.val_fraction, config.train.seed)
-        return samples, train_rows, val_rows
+        return labels.skeleton, samples, train_rows, val_rows
     val_labels = load_labels(data.val_labels)
     check_skeleton(val_labels, data.skeleton.nodes, data.val_labels)
     val_samples = labeled_samples(val_labels, data.instances, data.val_labels)
     n_train = len(samples)
-    return samples + val_samples, list(range(n_train)), list(range(n_train, n_train + len(val_samples)))
+    return labels.skeleton, samples + val_samples, list(range(n_train)), list(range(n_train, n_train + len(val_samples)))
 
 
 def save_split(samples: list[LabeledSample], rows: list[int], skeleton: sio.Skeleton, path: Path) -> None:
@@ -143,10 +143,9 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     L.seed_everything(config.train.seed, verbose=False)
     _quiet_lightning()
 
-    samples, train_rows, val_rows = load_training_samples(config)
+    skeleton, samples, train_rows, val_rows = load_training_samples(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    skeleton = load_labels(config.data.train_labels).skeleton
     save_split(samples, train_rows, skeleton, run_dir / "labels_train.slp")
     save_split(samples, val_rows, skeleton, run_dir / "labels_val.slp")
     console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}.")

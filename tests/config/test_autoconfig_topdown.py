@@ -41,7 +41,7 @@ def test_the_file_is_what_these_tests_assume(fly_boxes):
     assert CENTROID_ANIMAL_SIZE / (MAX_FRAME_SIDE / 384) < np.percentile(fly_boxes.max(axis=1), 90) < TARGET_ANIMAL_SIZE
 
 
-def test_centroid_config_sees_small_animals_at_stride_2(configs, fly_boxes):
+def test_centroid_config_sees_small_animals_at_stride_4(configs, fly_boxes):
     config = configs["centroid"]
     assert config.model.type == "centroid"
     assert config.data.instances == "predicted"
@@ -49,14 +49,15 @@ def test_centroid_config_sees_small_animals_at_stride_2(configs, fly_boxes):
     assert config.data.scale < 1
     assert config.data.scale == pytest.approx(min(1.0, CENTROID_ANIMAL_SIZE / size, MAX_FRAME_SIDE / 384), abs=1e-3)
     assert size * config.data.scale == pytest.approx(CENTROID_ANIMAL_SIZE, abs=0.5)
-    assert config.model.output_stride == 2
+    assert config.model.output_stride == 4
     assert config.model.crop_size is None
-    assert config.model.anchor_part is None
+    assert config.model.anchor_part == "thorax"  # the most central of the always-labeled nodes
     assert 1.5 <= config.model.sigma <= 5.0
     assert config.model.backbone.max_stride in (16, 32, 64)
     head = build_head(config)
     assert isinstance(head, CentroidHead)
-    assert head.anchor is None and head.output_stride == 2 and head.sigma == config.model.sigma
+    assert head.anchor == config.data.skeleton.nodes.index("thorax")
+    assert head.output_stride == 4 and head.sigma == config.model.sigma
     assert head.max_instances == config.inference.max_instances
 
 
