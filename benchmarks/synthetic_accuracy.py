@@ -10,39 +10,16 @@ as `posenn eval`, and prints one table. Results go to benchmarks/results/synthet
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import sleap_io as sio
-import torch
-from rich.console import Console
-from rich.table import Table
+from common import report, train_model
 
-from posenn.autoconfig import config_from_labels
 from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.run import TrackOptions, track
 from posenn.synth import generate
-from posenn.training.run import train
-
-RESULTS = Path(__file__).parent / "results" / "synthetic_accuracy.json"
-
-
-def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, overrides: dict) -> tuple[Path, float]:
-    """Train one model for `steps` steps; return its folder and the wall time in seconds."""
-    config = config_from_labels(labels, model_type, "user")
-    config.train.run_dir = run_dir
-    config.train.epochs = max(1, steps // 50)
-    config.train.steps_per_epoch = 50
-    config.train.early_stopping_patience = None
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        setattr(getattr(config, section), name, value)
-    start = time.perf_counter()
-    train(config, quiet=True)
-    return run_dir, time.perf_counter() - start
 
 
 def run_case(work: Path, name: str, animals: int, size: int, models: list[tuple[str, int, dict]]) -> dict:
@@ -51,7 +28,7 @@ def run_case(work: Path, name: str, animals: int, size: int, models: list[tuple[
     test_labels = generate(work / name / "test", animals=animals, frames=200, size=size, seed=2)
     folders, train_seconds, steps = [], 0.0, 0
     for model_type, model_steps, overrides in models:
-        folder, seconds = train_model(train_labels, model_type, work / name / model_type, model_steps, overrides)
+        folder, seconds = train_model(train_labels, model_type, work / name / model_type, model_steps, "user", overrides)
         folders.append(folder)
         train_seconds += seconds
         steps += model_steps
@@ -91,16 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         rows = [run_case(Path(work), *case) for case in cases]
 
-    table = Table(title="Held-out accuracy on synthetic animals (CPU training)")
-    for column in rows[0]:
-        table.add_column(column.replace("_", " "), justify="right")
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    Console().print(table)
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "python": platform.python_version()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine, "results": rows}, indent=2))
+    report("Held-out accuracy on synthetic animals (CPU training)", rows, "synthetic_accuracy")
 
 
 if __name__ == "__main__":

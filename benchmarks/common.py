@@ -1,0 +1,55 @@
+"""Shared by the benchmark scripts: training on a fixed step budget, tables, result files."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from posenn.autoconfig import config_from_labels
+from posenn.training.run import train
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, instances: str, overrides: dict) -> tuple[Path, float]:
+    """Train one model from a starting config for `steps` steps; return its folder and seconds."""
+    config = config_from_labels(labels, model_type, instances)
+    config.train.run_dir = run_dir
+    config.train.epochs = max(1, steps // 50)
+    config.train.steps_per_epoch = 50
+    config.train.early_stopping_patience = None
+    for key, value in overrides.items():
+        section, name = key.split(".")
+        setattr(getattr(config, section), name, value)
+    start = time.perf_counter()
+    train(config, quiet=True)
+    return run_dir, time.perf_counter() - start
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def report(title: str, rows: list[dict], name: str) -> None:
+    """Print `rows` as a table and write them with the machine to results/NAME.json."""
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    Console().print(table)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps({"machine": machine(), "results": rows}, indent=2))
