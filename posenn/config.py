@@ -113,7 +113,7 @@ class InferenceConfig(Section):
     peak_threshold: float = Field(0.2, ge=0.0, le=1.0)
     batch_size: int = Field(8, ge=1)
     max_instances: int = Field(16, ge=1)
-    duplicate_oks: float | None = Field(0.8, gt=0.0, le=1.0)
+    duplicate_oks: float | None = Field(0.5, gt=0.0, le=1.0)
 
 
 class Config(Section):

@@ -6,11 +6,12 @@ Both take the dict returned by `posenn.evaluation.pose.evaluate_labels` / `evalu
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from posenn.io.atomic import write_text_atomic
 
 
 def print_pose_report(metrics: dict, console: Console | None = None) -> None:
@@ -30,18 +31,9 @@ def write_json(metrics: dict, path: str | os.PathLike) -> None:
 
     Args:
         metrics: pose metrics dict.
-        path: the JSON file to write; its folder must exist.
+        path: the JSON file to write.
     """
-    path = Path(path)
-    text = json.dumps(_nan_to_none(metrics), indent=2, allow_nan=False) + "\n"
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(path), json.dumps(_nan_to_none(metrics), indent=2, allow_nan=False) + "\n")
 
 
 def _nan_to_none(value):
