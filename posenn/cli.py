@@ -95,7 +95,7 @@ def train_command(
 @app.command("track")
 def track_command(
     input_path: Annotated[Path, typer.Argument(metavar="VIDEO_OR_SLP", help="A video, or a .slp whose labeled frames to predict.")],
-    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")],
+    model: Annotated[Optional[list[Path]], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .slp (default: INPUT.predictions.slp).")] = None,
     frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99,200-300.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Frames per batch.")] = None,
@@ -103,17 +103,38 @@ def track_command(
     max_instances: Annotated[Optional[int], typer.Option(min=1, help="At most this many animals per frame (top-down).")] = None,
     duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    tracker: Annotated[str, typer.Option(help="Link instances across frames by oks, iou or centroid similarity; none to skip.")] = "oks",
+    max_tracks: Annotated[Optional[int], typer.Option(min=1, help="Known number of animals: never more tracks.")] = None,
+    track_window: Annotated[int, typer.Option(min=1, help="Frames a lost track stays a candidate.")] = 5,
+    matching: Annotated[str, typer.Option(help="hungarian or greedy assignment.")] = "hungarian",
+    motion: Annotated[str, typer.Option(help="none or constant_velocity prediction of each track.")] = "none",
+    min_track_length: Annotated[int, typer.Option(min=1, help="Shorter tracklets are untracked.")] = 3,
+    tracking_only: Annotated[bool, typer.Option("--tracking-only", help="Re-track the predictions of a .slp; no model.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Predict poses on a video and write a SLEAP predictions file."""
+    """Predict poses on a video (and link them into tracks); write a SLEAP predictions file."""
 
     def action() -> None:
-        from posenn.inference.run import TrackOptions, track
+        from posenn.inference.run import TrackOptions, retrack, track
+        from posenn.tracking import TrackerOptions
 
         if device not in ("auto", "cpu", "cuda", "mps"):
             raise PosennError(f"--device '{device}': expected auto, cpu, cuda or mps.")
-        target = output or input_path.with_name(input_path.name + ".predictions.slp")
-        options = TrackOptions(batch_size, peak_threshold, max_instances, duplicate_oks, device, frames, quiet)
+        tracker_options = None
+        if tracker != "none":
+            tracker_options = TrackerOptions(
+                similarity=tracker, matching=matching, window=track_window, max_tracks=max_tracks,
+                motion=motion, min_track_length=min_track_length,
+            )
+        target = output or input_path.with_name(input_path.name + (".tracked.slp" if tracking_only else ".predictions.slp"))
+        if tracking_only:
+            if tracker_options is None:
+                raise PosennError("--tracking-only needs a tracker (--tracker oks, iou or centroid).")
+            retrack(input_path, target, tracker_options, quiet)
+            return
+        if not model:
+            raise PosennError("Give a model folder with -m (or --tracking-only to re-track a .slp).")
+        options = TrackOptions(batch_size, peak_threshold, max_instances, duplicate_oks, device, frames, quiet, tracker_options)
         track(input_path, model, target, options)
 
     run(action)
@@ -144,18 +165,25 @@ def eval_command(
 
     def action() -> None:
         from posenn.evaluation.pose import evaluate_labels
-        from posenn.evaluation.report import print_pose_report, write_json
+        from posenn.evaluation.report import print_pose_report, print_tracking_report, write_json
+        from posenn.evaluation.tracking import evaluate_tracking, has_tracks
         from posenn.io.labels import load_labels
 
         if gt_instances not in ("user", "predicted", "all"):
             raise PosennError(f"--gt-instances '{gt_instances}': expected user, predicted or all.")
         truth = load_labels(ground_truth)
         sigmas = parse_node_sigmas(sigma, node_sigma or [], list(truth.skeleton.node_names))
+        prediction_labels = load_labels(predictions)
         metrics = evaluate_labels(
-            truth, load_labels(predictions), sigmas,
+            truth, prediction_labels, sigmas,
             gt_instances=gt_instances, gt_path=str(ground_truth), pred_path=str(predictions),
         )
         print_pose_report(metrics)
+        if has_tracks(truth):
+            metrics["tracking"] = evaluate_tracking(
+                truth, prediction_labels, sigmas, gt_instances=gt_instances, gt_path=str(ground_truth), pred_path=str(predictions)
+            )
+            print_tracking_report(metrics["tracking"])
         if json_path is not None:
             write_json(metrics, json_path)
 

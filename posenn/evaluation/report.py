@@ -26,6 +26,31 @@ def print_pose_report(metrics: dict, console: Console | None = None) -> None:
     console.print(_per_node_table(metrics["per_node"]))
 
 
+TRACKING_ROWS = [
+    ("identity switches", "id_switches", 0),
+    ("fragmentations", "fragmentations", 0),
+    ("IDF1", "idf1", 3),
+    ("MOTA", "mota", 3),
+    ("MOTP (mean OKS of matches)", "motp_oks", 3),
+    ("ground-truth tracks", "n_gt_tracks", 0),
+    ("predicted tracks", "n_pred_tracks", 0),
+    ("mostly tracked", "mostly_tracked", 0),
+    ("mostly lost", "mostly_lost", 0),
+    ("misses", "misses", 0),
+    ("false positives", "false_positives", 0),
+]
+
+
+def print_tracking_report(metrics: dict, console: Console | None = None) -> None:
+    """Print the tracking figures of `posenn.evaluation.tracking.evaluate_tracking`."""
+    table = Table(title="Tracking")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, key, digits in TRACKING_ROWS:
+        table.add_row(label, _number(metrics[key], digits))
+    (console or Console()).print(table)
+
+
 def write_json(metrics: dict, path: str | os.PathLike) -> None:
     """Write metrics as JSON, NaN as null, atomically (temporary file, then rename).
 

@@ -20,6 +20,7 @@ from posenn.inference.predictor import TrainedModel, batch_frames, load_model, r
 from posenn.io.labels import load_labels
 from posenn.io.video import iter_frames, open_video, parse_frame_ranges, prefetch
 from posenn.io.writers import save_labels
+from posenn.tracking import TrackerOptions, track_labels
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrackOptions:
     device: str = "auto"
     frames: str | None = None
     quiet: bool = False
+    tracker: TrackerOptions | None = None
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
@@ -146,10 +148,16 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     n_frames = sum(len(indices) for _, indices in jobs)
     console.print(f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}")
 
+    videos = [video for video, _ in jobs]
+    tracks: list[sio.Track] = []
+    if options.tracker is not None:
+        tracked = track_labels(sio.Labels(labeled_frames=labeled_frames, videos=videos, skeletons=[skeleton]), options.tracker)
+        labeled_frames, tracks = tracked.labeled_frames, tracked.tracks
     labels = sio.Labels(
         labeled_frames=labeled_frames,
-        videos=[video for video, _ in jobs],
+        videos=videos,
         skeletons=[skeleton],
+        tracks=tracks,
         provenance={
             "software": "posenn",
             "posenn_version": posenn.__version__,
@@ -160,7 +168,26 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
             "elapsed_s": round(elapsed, 3),
             "host": platform.node(),
             "torch_version": torch.__version__,
+            "tracker": str(options.tracker) if options.tracker else "none",
         },
     )
     save_labels(labels, output)
     return labels
+
+
+def retrack(input_path: Path, output: Path, tracker: TrackerOptions, quiet: bool = False) -> sio.Labels:
+    """`--tracking-only`: link the predictions of an existing `.slp` again, no model needed."""
+    labels = load_labels(input_path)
+    if not labels.n_pred_instances:
+        raise PosennError(f"{input_path}: holds no predicted instances to track.")
+    started = datetime.datetime.now()
+    tracked = track_labels(labels, tracker)
+    elapsed = (datetime.datetime.now() - started).total_seconds()
+    tracked.provenance = {**labels.provenance, "retracked_by": f"posenn {posenn.__version__}", "tracker": str(tracker)}
+    n_frames = len(tracked.labeled_frames)
+    Console(quiet=quiet).print(
+        f"Tracked {n_frames} frames into {len(tracked.tracks)} tracks in {elapsed:.2f} s "
+        f"({n_frames / max(elapsed, 1e-9):.0f} frames/s) → {output}"
+    )
+    save_labels(tracked, output)
+    return tracked

@@ -57,7 +57,7 @@ def resolve_video(video: sio.Video, labels_path: Path) -> None:
         tried = [folder / stored, folder / stored.name, stored]
     for candidate in dict.fromkeys(tried):
         if candidate.is_file():
-            video.replace_filename(str(candidate), open=True)
+            video.replace_filename(str(candidate.resolve()), open=True)  # outputs work from any folder
             return
     listed = ", ".join(str(p) for p in dict.fromkeys(tried))
     raise PosennError(f"{labels_path}: video '{stored}' not found. Tried: {listed}.")

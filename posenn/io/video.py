@@ -118,7 +118,7 @@ def open_video(path: Path) -> sio.Video:
     if not path.is_file():
         raise PosennError(f"Video file not found: {path}")
     try:
-        video = sio.load_video(str(path))
+        video = sio.load_video(str(path.resolve()))  # outputs that name it work from any folder
         n_frames = video.shape[0]
     except Exception as exc:
         raise PosennError(f"{path}: cannot be decoded as a video ({exc}).") from None
