@@ -50,6 +50,6 @@ def report(title: str, rows: list[dict], name: str) -> None:
         table.add_column(column.replace("_", " "), justify="right")
     for row in rows:
         table.add_row(*(str(value) for value in row.values()))
-    Console().print(table)
+    Console(width=200).print(table)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps({"machine": machine(), "results": rows}, indent=2))

@@ -20,6 +20,7 @@ How a video is made, one module per step:
 Coordinates are in pixels with pixel centres at integer values (the SLEAP convention).
 """
 
+from posenn.synth.detections import noisy_detections
 from posenn.synth.files import generate, make_labels, write_video
 from posenn.synth.render import Look, identity_look, render_frames, shared_look
 from posenn.synth.scene import Synth, synthesize
@@ -34,6 +35,7 @@ __all__ = [
     "identity_look",
     "make_labels",
     "make_skeleton",
+    "noisy_detections",
     "render_frames",
     "shared_look",
     "synthesize",

@@ -8,7 +8,7 @@ import sleap_io as sio
 from typer.testing import CliRunner
 
 from posenn.cli import app
-from posenn.synth import generate
+from posenn.synth import generate, noisy_detections
 
 runner = CliRunner()
 
@@ -19,24 +19,6 @@ def invoke(*args) -> str:
     return result.output
 
 
-def noisy_untracked_predictions(truth: sio.Labels, path: Path, seed: int) -> None:
-    """Ground truth + 1.5 px noise, shuffled order, dropped detections (single frames and a
-    20-frame stretch of one animal), no tracks: what a tracker gets from a model."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    for lf in truth.labeled_frames:
-        instances = []
-        for index, instance in enumerate(lf.instances):
-            if rng.random() < 0.03 or (index == 0 and 100 <= lf.frame_idx < 120):
-                continue
-            points = instance.numpy() + rng.normal(0, 1.5, size=(len(truth.skeleton.nodes), 2))
-            scores = np.full(len(points), 0.9)
-            instances.append(sio.PredictedInstance.from_numpy(points, skeleton=truth.skeleton, point_scores=scores, score=0.9))
-        rng.shuffle(instances)
-        frames.append(sio.LabeledFrame(video=lf.video, frame_idx=lf.frame_idx, instances=instances))
-    sio.save_slp(sio.Labels(labeled_frames=frames, videos=truth.videos, skeletons=truth.skeletons), str(path))
-
-
 def tracking_metrics(truth_path: Path, tracked: Path, out: Path) -> dict:
     invoke("eval", truth_path, tracked, "--json", out)
     return json.loads(out.read_text())["tracking"]
@@ -45,7 +27,8 @@ def tracking_metrics(truth_path: Path, tracked: Path, out: Path) -> dict:
 def test_crossing_animals_keep_identities(tmp_path):
     truth_path = generate(tmp_path / "synth", animals=2, frames=300, size=256, seed=5)
     predictions = tmp_path / "pred.slp"
-    noisy_untracked_predictions(sio.load_slp(str(truth_path)), predictions, seed=0)
+    # Ground truth + 1.5 px noise, shuffled, 3% dropped and a 20-frame gap for one animal.
+    sio.save_slp(noisy_detections(sio.load_slp(str(truth_path)), seed=0), str(predictions))
 
     invoke("track", predictions, "--tracking-only", "--max-tracks", "2", "-o", tmp_path / "capped.slp", "-q")
     capped = tracking_metrics(truth_path, tmp_path / "capped.slp", tmp_path / "capped.json")
