@@ -37,8 +37,8 @@ How the figures are made:
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import sleap_io as sio
@@ -341,25 +341,38 @@ def _node_names(labels: sio.Labels, name: str) -> list[str]:
 
 
 def _collect_instances(
-    labels: sio.Labels, kind: InstanceKind, node_names: list[str]
-) -> dict[tuple[sio.Video, int], tuple[list[np.ndarray], list[float]]]:
-    """Points and scores of the chosen instances, grouped by frame.
+    labels: sio.Labels,
+    kind: InstanceKind,
+    node_names: list[str],
+    value: Callable[[sio.Instance], Any] = None,
+) -> dict[tuple[sio.Video, int], tuple[list[np.ndarray], list]]:
+    """Points of the chosen instances and one value per instance, grouped by frame.
+
+    Args:
+        value: what to keep beside each instance's points (default: its score, 1.0 for user
+            instances; tracking metrics keep the track).
 
     Returns:
-        {(video, frame_idx): (list of `(n_nodes, 2)` points in `node_names` order, scores)}.
+        {(video, frame_idx): (list of `(n_nodes, 2)` points in `node_names` order, values)}.
         Frames marked negative are included, with no instances, when user instances count.
     """
+    value = value or _instance_score
     by_frame = defaultdict(lambda: ([], []))
     for lf in labels.labeled_frames:
         instances = _select(lf, kind)
         if not instances and not (lf.is_negative and kind != "predicted"):
             continue
-        points, scores = by_frame[lf.video, lf.frame_idx]
+        points, values = by_frame[lf.video, lf.frame_idx]
         for instance in instances:
             node_order = [instance.skeleton.node_names.index(name) for name in node_names]
             points.append(instance.numpy()[node_order])
-            scores.append(instance.score if isinstance(instance, sio.PredictedInstance) else 1.0)
+            values.append(value(instance))
     return dict(by_frame)
+
+
+def _instance_score(instance: sio.Instance) -> float:
+    """A prediction's score; a user instance counts as certain."""
+    return instance.score if isinstance(instance, sio.PredictedInstance) else 1.0
 
 
 def _select(lf: sio.LabeledFrame, kind: InstanceKind) -> list[sio.Instance]:

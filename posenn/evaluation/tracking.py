@@ -32,7 +32,6 @@ id. For IDF1 they can never match, so they only add identity false positives. Th
 in `n_pred_tracks`.
 """
 
-from collections import defaultdict
 from typing import Literal
 
 import motmetrics as mm
@@ -44,11 +43,11 @@ from posenn.evaluation.matching import NodeSigmas, labeled_mask, oks_matrix, res
 from posenn.evaluation.pose import (
     InstanceKind,
     _check_choice,
+    _collect_instances,
     _file_name,
     _no_ground_truth_message,
     _node_names,
     _pair_videos,
-    _select,
     _stack,
 )
 
@@ -205,9 +204,9 @@ def evaluate_tracking(
     if pred_instances == "auto":
         has_predictions = any(lf.has_predicted_instances for lf in pred.labeled_frames)
         pred_instances = "predicted" if has_predictions else "user"
-    gt_by_frame = _collect_tracked(gt, gt_instances, node_names)
+    gt_by_frame = _collect_instances(gt, gt_instances, node_names, _track)
     _check_ground_truth(gt, gt_by_frame, gt_name, gt_instances)
-    pred_by_frame = _collect_tracked(pred, pred_instances, node_names)
+    pred_by_frame = _collect_instances(pred, pred_instances, node_names, _track)
     video_pairs = _pair_videos(gt.videos, pred.videos, gt_name, pred_name)
 
     frames = []
@@ -227,26 +226,8 @@ def evaluate_tracking(
     return evaluate_tracking_arrays(frames, resolve_sigmas(node_sigmas, node_names), min_oks)
 
 
-def _collect_tracked(
-    labels: sio.Labels, kind: InstanceKind, node_names: list[str]
-) -> dict[tuple[sio.Video, int], tuple[list[np.ndarray], list[sio.Track | None]]]:
-    """Points and tracks of the chosen instances, grouped by `(video, frame_idx)`.
-
-    Returns:
-        {(video, frame_idx): (list of `(n_nodes, 2)` points in `node_names` order, tracks)}.
-        Frames marked negative are included, with no instances, when user instances count.
-    """
-    by_frame = defaultdict(lambda: ([], []))
-    for lf in labels.labeled_frames:
-        instances = _select(lf, kind)
-        if not instances and not (lf.is_negative and kind != "predicted"):
-            continue
-        points, tracks = by_frame[lf.video, lf.frame_idx]
-        for instance in instances:
-            node_order = [instance.skeleton.node_names.index(name) for name in node_names]
-            points.append(instance.numpy()[node_order])
-            tracks.append(instance.track)
-    return dict(by_frame)
+def _track(instance: sio.Instance) -> sio.Track | None:
+    return instance.track
 
 
 def _check_ground_truth(gt: sio.Labels, gt_by_frame: dict, name: str, kind: InstanceKind) -> None:
@@ -254,7 +235,7 @@ def _check_ground_truth(gt: sio.Labels, gt_by_frame: dict, name: str, kind: Inst
 
     Args:
         gt: ground-truth labels.
-        gt_by_frame: the chosen instances, from `_collect_tracked`.
+        gt_by_frame: the chosen instances and their tracks, from `_collect_instances`.
         name: the file's name, for messages.
         kind: which instances were chosen.
 
