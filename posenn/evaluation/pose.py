@@ -37,6 +37,7 @@ How the figures are made:
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -286,6 +287,58 @@ def evaluate_labels(
         PosennError: if the ground truth holds no instances of the chosen kind, the skeletons'
             node names differ, or no ground-truth video appears in the predictions.
     """
+    paired = pair_labels(gt, pred, gt_instances, pred_instances, gt_path, pred_path)
+    node_names, pred_by_frame, video_pairs = paired.node_names, paired.pred_by_frame, paired.video_pairs
+
+    gt_frames, pred_frames, pred_scores = [], [], []
+    for (video, frame_idx), (points, _) in paired.gt_by_frame.items():
+        pred_key = (video_pairs.get(video), frame_idx)
+        predicted, scores = pred_by_frame.get(pred_key, ([], []))
+        gt_frames.append(_stack(points, len(node_names)))
+        pred_frames.append(_stack(predicted, len(node_names)))
+        pred_scores.append(np.array(scores, dtype=float))
+    return evaluate_arrays(
+        gt_frames, pred_frames, pred_scores, node_names, node_sigmas, match_min_oks
+    )
+
+
+@dataclass
+class PairedLabels:
+    """Ground truth and predictions of two label files, ready to compare frame by frame.
+
+    Attributes:
+        gt_name: the ground-truth file's name, for messages.
+        node_names: nodes in ground-truth order.
+        gt_by_frame, pred_by_frame: `{(video, frame_idx): (points, values)}` from
+            `_collect_instances`, predictions under their own videos.
+        video_pairs: ground-truth video → prediction video (absent when it has none).
+    """
+
+    gt_name: str
+    node_names: list[str]
+    gt_by_frame: dict
+    pred_by_frame: dict
+    video_pairs: dict
+
+
+def pair_labels(
+    gt: sio.Labels,
+    pred: sio.Labels,
+    gt_instances: InstanceKind,
+    pred_instances: InstanceKind | Literal["auto"],
+    gt_path: str | None,
+    pred_path: str | None,
+    value: Callable[[sio.Instance], Any] | None = None,
+) -> PairedLabels:
+    """Choose, check and group the instances of two label files (see `evaluate_labels`).
+
+    Args:
+        value: what to keep beside each instance's points, as in `_collect_instances`.
+
+    Raises:
+        PosennError: for an unknown instance kind, ground truth without instances of that kind,
+            skeletons with different nodes, or videos that do not pair.
+    """
     _check_choice("gt_instances", gt_instances, ("user", "predicted", "all"))
     _check_choice("pred_instances", pred_instances, ("auto", "user", "predicted", "all"))
     gt_name = _file_name(gt, gt_path, "ground-truth labels")
@@ -301,22 +354,12 @@ def evaluate_labels(
     if pred_instances == "auto":
         has_predictions = any(lf.has_predicted_instances for lf in pred.labeled_frames)
         pred_instances = "predicted" if has_predictions else "user"
-    gt_by_frame = _collect_instances(gt, gt_instances, node_names)
+    gt_by_frame = _collect_instances(gt, gt_instances, node_names, value)
     if not any(len(points) for points, _ in gt_by_frame.values()):
         raise PosennError(_no_ground_truth_message(gt, gt_name, gt_instances))
-    pred_by_frame = _collect_instances(pred, pred_instances, node_names)
+    pred_by_frame = _collect_instances(pred, pred_instances, node_names, value)
     video_pairs = _pair_videos(gt.videos, pred.videos, gt_name, pred_name)
-
-    gt_frames, pred_frames, pred_scores = [], [], []
-    for (video, frame_idx), (points, _) in gt_by_frame.items():
-        pred_key = (video_pairs.get(video), frame_idx)
-        predicted, scores = pred_by_frame.get(pred_key, ([], []))
-        gt_frames.append(_stack(points, len(node_names)))
-        pred_frames.append(_stack(predicted, len(node_names)))
-        pred_scores.append(np.array(scores, dtype=float))
-    return evaluate_arrays(
-        gt_frames, pred_frames, pred_scores, node_names, node_sigmas, match_min_oks
-    )
+    return PairedLabels(gt_name, node_names, gt_by_frame, pred_by_frame, video_pairs)
 
 
 def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:

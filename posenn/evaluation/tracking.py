@@ -40,16 +40,7 @@ import sleap_io as sio
 
 from posenn.errors import PosennError
 from posenn.evaluation.matching import NodeSigmas, labeled_mask, oks_matrix, resolve_sigmas
-from posenn.evaluation.pose import (
-    InstanceKind,
-    _check_choice,
-    _collect_instances,
-    _file_name,
-    _no_ground_truth_message,
-    _node_names,
-    _pair_videos,
-    _stack,
-)
+from posenn.evaluation.pose import InstanceKind, _stack, pair_labels
 
 UNTRACKED = -1
 
@@ -191,23 +182,10 @@ def evaluate_tracking(
         PosennError: if the ground truth has no instances of the chosen kind, has no tracks,
             or has chosen instances without a track, or the files' nodes or videos do not pair.
     """
-    _check_choice("gt_instances", gt_instances, ("user", "predicted", "all"))
-    _check_choice("pred_instances", pred_instances, ("auto", "user", "predicted", "all"))
-    gt_name = _file_name(gt, gt_path, "ground-truth labels")
-    pred_name = _file_name(pred, pred_path, "prediction labels")
-    node_names = _node_names(gt, gt_name)
-    if pred.skeletons and set(_node_names(pred, pred_name)) != set(node_names):
-        raise PosennError(
-            f"Skeletons do not match: {gt_name} has nodes {node_names}, "
-            f"{pred_name} has nodes {_node_names(pred, pred_name)}"
-        )
-    if pred_instances == "auto":
-        has_predictions = any(lf.has_predicted_instances for lf in pred.labeled_frames)
-        pred_instances = "predicted" if has_predictions else "user"
-    gt_by_frame = _collect_instances(gt, gt_instances, node_names, _track)
-    _check_ground_truth(gt, gt_by_frame, gt_name, gt_instances)
-    pred_by_frame = _collect_instances(pred, pred_instances, node_names, _track)
-    video_pairs = _pair_videos(gt.videos, pred.videos, gt_name, pred_name)
+    paired = pair_labels(gt, pred, gt_instances, pred_instances, gt_path, pred_path, _track)
+    _check_tracks(gt, paired.gt_by_frame, paired.gt_name)
+    node_names, gt_by_frame, pred_by_frame = paired.node_names, paired.gt_by_frame, paired.pred_by_frame
+    video_pairs = paired.video_pairs
 
     frames = []
     for video, frame_idx in sorted(gt_by_frame, key=lambda key: (gt.videos.index(key[0]), key[1])):
@@ -230,20 +208,17 @@ def _track(instance: sio.Instance) -> sio.Track | None:
     return instance.track
 
 
-def _check_ground_truth(gt: sio.Labels, gt_by_frame: dict, name: str, kind: InstanceKind) -> None:
-    """Check that the chosen ground-truth instances exist and all have tracks.
+def _check_tracks(gt: sio.Labels, gt_by_frame: dict, name: str) -> None:
+    """Check that the chosen ground-truth instances all have tracks.
 
     Args:
         gt: ground-truth labels.
-        gt_by_frame: the chosen instances and their tracks, from `_collect_instances`.
+        gt_by_frame: the chosen instances and their tracks, from `pose.pair_labels`.
         name: the file's name, for messages.
-        kind: which instances were chosen.
 
     Raises:
-        PosennError: if there are none, the file has no tracks, or some have no track.
+        PosennError: if the file has no tracks, or some chosen instances have no track.
     """
-    if not any(len(points) for points, _ in gt_by_frame.values()):
-        raise PosennError(_no_ground_truth_message(gt, name, kind))
     if not has_tracks(gt):
         raise PosennError(f"{name}: has no tracks; tracking metrics need tracked ground truth")
     n_untracked = sum(track is None for _, tracks in gt_by_frame.values() for track in tracks)
