@@ -12,6 +12,7 @@ from posenn.data.augment import augment_batch, flip_permutation
 from posenn.data.crops import center_crop
 from posenn.data.preprocess import to_float_images
 from posenn.models.model import build_head, build_model
+from posenn.evaluation.matching import bbox_areas
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.centroid import CentroidHead
 from posenn.training.validation import ValidationBatch, validation_metrics
@@ -62,8 +63,9 @@ class PoseModule(L.LightningModule):
         """Ground truth and decoded predictions of a prepared batch, in the head's terms."""
         points, scores = self.head.decode(maps.float(), self.config.inference.peak_threshold)
         truth = self.head.targets(batch["points"])
-        areas = box_areas(batch["points"][:, : truth.shape[1]])  # of the animals the targets stand for
-        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy(), areas.cpu().numpy()
+        animals = batch["points"][:, : truth.shape[1]].cpu().numpy()  # the animals the targets stand for
+        areas = bbox_areas(animals.reshape(-1, *animals.shape[2:])).reshape(animals.shape[:2])
+        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy(), areas
 
     @property
     def evaluated_nodes(self) -> list[str]:
@@ -112,15 +114,6 @@ class PoseModule(L.LightningModule):
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         return optimizer
-
-
-def box_areas(points: torch.Tensor) -> torch.Tensor:
-    """Bounding-box area of the labeled points of `(batch, instances, nodes, 2)` → `(batch, instances)`."""
-    labeled = ~torch.isnan(points).any(dim=-1, keepdim=True)
-    low = torch.where(labeled, points, torch.full_like(points, float("inf"))).amin(dim=-2)
-    high = torch.where(labeled, points, torch.full_like(points, float("-inf"))).amax(dim=-2)
-    sides = torch.nan_to_num(high - low, nan=0.0, posinf=0.0, neginf=0.0)
-    return sides[..., 0] * sides[..., 1]
 
 
 def peak_weighted_mse(outputs: torch.Tensor, targets: torch.Tensor, peak_weight: float) -> torch.Tensor:
