@@ -12,21 +12,20 @@ from rich.console import Console
 from rich.table import Table
 
 from posenn.autoconfig import config_from_labels
+from posenn.config import with_overrides
 from posenn.training.run import train
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
-def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, instances: str, overrides: dict) -> tuple[Path, float]:
-    """Train one model from a starting config for `steps` steps; return its folder and seconds."""
-    config = config_from_labels(labels, model_type, instances)
-    config.train.run_dir = run_dir
-    config.train.epochs = max(1, steps // 50)
-    config.train.steps_per_epoch = 50
-    config.train.early_stopping_patience = None
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        setattr(getattr(config, section), name, value)
+def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, instances: str, overrides: list[str]) -> tuple[Path, float]:
+    """Train one model from a starting config for `steps` steps; return its folder and seconds.
+
+    `overrides` are dotted `key=value` settings, as on the command line.
+    """
+    budget = [f"train.run_dir={run_dir}", f"train.epochs={max(1, steps // 50)}", "train.steps_per_epoch=50",
+              "train.early_stopping_patience=null"]
+    config = with_overrides(config_from_labels(labels, model_type, instances), budget + overrides)
     start = time.perf_counter()
     train(config, quiet=True)
     return run_dir, time.perf_counter() - start

@@ -32,7 +32,7 @@ def first_poses(labels: sio.Labels) -> dict[int, np.ndarray]:
 
 
 def dance(work: Path) -> dict:
-    folder, seconds = train_model(DATA / "dance.mp4.labels.slp", "single_instance", work / "dance", 200, "predicted", {})
+    folder, seconds = train_model(DATA / "dance.mp4.labels.slp", "single_instance", work / "dance", 200, "predicted", [])
     truth = first_poses(sio.load_slp(str(folder / "labels_val.slp")))
     mean_pose = np.nanmean(np.stack(list(first_poses(sio.load_slp(str(folder / "labels_train.slp"))).values())), axis=0)
     start = time.perf_counter()
@@ -56,9 +56,9 @@ def dance(work: Path) -> dict:
 
 def flies(work: Path) -> dict:
     labels = DATA / "centered_pair_predictions.slp"
-    centroid, centroid_seconds = train_model(labels, "centroid", work / "centroid", 300, "predicted", {})
+    centroid, centroid_seconds = train_model(labels, "centroid", work / "centroid", 300, "predicted", [])
     centered, centered_seconds = train_model(
-        labels, "centered_instance", work / "centered", 800, "predicted", {"augment.rotation": 180.0}
+        labels, "centered_instance", work / "centered", 800, "predicted", ["augment.rotation=180"]
     )
     held_out = centered / "labels_val.slp"
     start = time.perf_counter()

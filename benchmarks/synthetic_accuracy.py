@@ -59,10 +59,10 @@ def main() -> None:
         return max(50, int(n * args.steps_scale))
 
     cases = [
-        ("single_instance", 1, 192, [("single_instance", steps(2000), {"augment.rotation": 180.0})]),
+        ("single_instance", 1, 192, [("single_instance", steps(2000), ["augment.rotation=180"])]),
         ("top-down", 2, 256, [
-            ("centroid", steps(300), {"data.scale": 0.5}),
-            ("centered_instance", steps(2000), {"augment.rotation": 180.0}),
+            ("centroid", steps(300), ["data.scale=0.5"]),
+            ("centered_instance", steps(2000), ["augment.rotation=180"]),
         ]),
     ]
     with tempfile.TemporaryDirectory() as work:

@@ -209,6 +209,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
+def with_overrides(config: Config, overrides: list[str]) -> Config:
+    """A copy of `config` with dotted `key=value` overrides applied and validated."""
+    return validate_config(apply_overrides(config_to_dict(config), overrides), source="overrides")
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with errors that name the file."""
     path = Path(path)

@@ -277,3 +277,16 @@ def test_empty_section_means_defaults(tmp_path):
     assert config.train == Config().train
     assert config.data.scale == 0.5
     assert load_config(path, ["train.epochs=3"]).train.epochs == 3
+
+
+def test_with_overrides_copies_and_validates():
+    from posenn.config import Config, with_overrides
+
+    config = Config()
+    config.data.skeleton.nodes = ["a", "b"]
+    changed = with_overrides(config, ["augment.rotation=180", "train.run_dir=/tmp/run", "train.early_stopping_patience=null"])
+    assert changed.augment.rotation == 180.0 and str(changed.train.run_dir) == "/tmp/run"
+    assert changed.train.early_stopping_patience is None
+    assert changed.data.skeleton.nodes == ["a", "b"] and config.augment.rotation == 15.0
+    with pytest.raises(PosennError, match="Did you mean 'train.epochs'"):
+        with_overrides(config, ["train.epoch=3"])

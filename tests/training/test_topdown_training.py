@@ -6,6 +6,7 @@ import numpy as np
 import sleap_io as sio
 
 from posenn.autoconfig import config_from_labels
+from posenn.config import with_overrides
 from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.run import TrackOptions, track
 from posenn.synth import generate
@@ -13,17 +14,15 @@ from posenn.training.run import train
 
 
 def train_pair(labels: Path, out: Path, instances: str, centroid_steps: int, instance_steps: int, **overrides) -> list[Path]:
-    """Train a centroid and a centered-instance model on `labels`; return their folders."""
+    """Train a centroid and a centered-instance model on `labels`; return their folders.
+
+    `overrides` maps a model type to its extra `key=value` settings.
+    """
     folders = []
     for model_type, steps in (("centroid", centroid_steps), ("centered_instance", instance_steps)):
-        config = config_from_labels(labels, model_type, instances)
-        config.train.run_dir = out / model_type
-        config.train.epochs = steps // 50
-        config.train.steps_per_epoch = 50
-        config.train.early_stopping_patience = None
-        for key, value in overrides.get(model_type, {}).items():
-            section, name = key.split(".")
-            setattr(getattr(config, section), name, value)
+        budget = [f"train.run_dir={out / model_type}", f"train.epochs={steps // 50}", "train.steps_per_epoch=50",
+                  "train.early_stopping_patience=null"]
+        config = with_overrides(config_from_labels(labels, model_type, instances), budget + overrides.get(model_type, []))
         folders.append(train(config, quiet=True))
     return folders
 
@@ -33,7 +32,7 @@ def test_synthetic_pair_reaches_map(tmp_path):
     test_labels = generate(tmp_path / "test", animals=2, frames=100, size=256, seed=2)
     folders = train_pair(
         train_labels, tmp_path, "user", centroid_steps=300, instance_steps=1500,
-        centroid={"data.scale": 0.5}, centered_instance={"augment.rotation": 180.0},
+        centroid=["data.scale=0.5"], centered_instance=["augment.rotation=180"],
     )
     predictions = track(test_labels.with_suffix(".mp4"), folders, tmp_path / "pred.slp", TrackOptions(quiet=True))
     metrics = evaluate_labels(sio.load_slp(str(test_labels)), predictions)
@@ -45,7 +44,7 @@ def test_flies_are_found_on_held_out_frames(shared_file, tmp_path):
     labels_path = shared_file("centered_pair_predictions.slp")
     folders = train_pair(
         labels_path, tmp_path, "predicted", centroid_steps=300, instance_steps=800,
-        centered_instance={"augment.rotation": 180.0},
+        centered_instance=["augment.rotation=180"],
     )
     held_out = folders[1] / "labels_val.slp"
     predictions = track(held_out, folders, tmp_path / "pred.slp", TrackOptions(quiet=True))
