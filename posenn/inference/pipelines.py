@@ -106,8 +106,11 @@ class TopDownPipeline:
 
     @torch.inference_mode()
     def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
-        centroid_scale = self.centroid.config.data.scale
-        images = to_device_images(batch, centroid_scale, self.centroid.config.data.channels, device)
+        frames = to_device_images(batch, 1.0, self.channels, device)  # full resolution, for crops
+        centroid_scale, centroid_channels = self.centroid.config.data.scale, self.centroid.config.data.channels
+        images = frames
+        if (centroid_scale, centroid_channels) != (1.0, self.channels):
+            images = to_device_images(batch, centroid_scale, centroid_channels, device)
         centres, _ = self.centroid_head.decode(self.centroid.model(images), self.peak_threshold)
         centres = (centres[:, :, 0] + 0.5) / centroid_scale - 0.5  # (batch, max_instances, 2) frame px
         frame_index, slot = torch.nonzero(~torch.isnan(centres[..., 0]), as_tuple=True)
@@ -115,7 +118,7 @@ class TopDownPipeline:
         points = np.full((len(batch.indices), self.centroid_head.max_instances, n_nodes, 2), np.nan, np.float32)
         point_scores = np.zeros(points.shape[:-1], np.float32)
         if len(frame_index):
-            crop_points, crop_scores = self.predict_crops(batch, device, centres[frame_index, slot], frame_index)
+            crop_points, crop_scores = self.predict_crops(frames, centres[frame_index, slot], frame_index)
             rows, slots = frame_index.cpu().numpy(), slot.cpu().numpy()
             points[rows, slots] = crop_points
             point_scores[rows, slots] = crop_scores
@@ -126,11 +129,11 @@ class TopDownPipeline:
         return predictions
 
     def predict_crops(
-        self, batch: FrameBatch, device: torch.device, centres: torch.Tensor, frame_index: torch.Tensor
+        self, frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Part positions `(crops, nodes, 2)` in frame pixels and scores `(crops, nodes)`."""
+        """Part positions `(crops, nodes, 2)` in frame pixels and scores `(crops, nodes)`, from
+        `(frames, channels, h, w)` full-resolution float frames."""
         scale = self.instance.config.data.scale
-        frames = to_device_images(batch, 1.0, self.channels, device)
         crops, origins = crop_and_resize(frames, centres, frame_index, self.instance.head.crop_size, scale)
         maps = self.instance.model(crops)
         points, scores = self.instance.head.decode(maps, self.peak_threshold)  # (crops, 1, nodes, ...)
