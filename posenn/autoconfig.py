@@ -136,17 +136,18 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
 
 
 def choose_resolution(config: Config, size: float, largest: float, frame_side: int) -> None:
-    """Set scale, output stride, sigma, max stride (and crop size) for animals of `size` px
-    (the largest spanning `largest` px).
+    """Set scale, output stride, sigma, max stride (and crop size, or the fields of bottom-up
+    models) for animals of `size` px (the largest spanning `largest` px).
 
     Centroid models see animals small (about 64 px): they only need to find centres. Pose
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
-    margin, rounded up to the max stride.
+    margin, rounded up to the max stride. Bottom-up fields are drawn in bands at least two
+    cells wide, and limbs longer than the largest animal are penalised when grouping.
     """
     model = config.model
     target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE
     scale = min(1.0, target / size)
-    if model.type == "single_instance" or model.type == "centroid":
+    if model.type in ("single_instance", "centroid", "bottomup"):
         scale = min(scale, MAX_FRAME_SIDE / frame_side)
     config.data.scale = round(scale, 3)
     scaled_size = size * config.data.scale
@@ -157,3 +158,7 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     if model.type == "centered_instance":
         span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
         model.crop_size = int(math.ceil(span / backbone.max_stride) * backbone.max_stride)
+    if model.type == "bottomup":
+        model.paf_stride = model.output_stride
+        model.paf_width = round(max(2.0 * model.paf_stride, 2.5 * model.sigma), 1)
+        config.inference.max_edge_length = round(largest, 1)

@@ -100,8 +100,10 @@ def track_command(
     frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99,200-300.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Frames per batch.")] = None,
     peak_threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Minimum confidence of a part.")] = None,
-    max_instances: Annotated[Optional[int], typer.Option(min=1, help="At most this many animals per frame (top-down).")] = None,
-    duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down).")] = None,
+    max_instances: Annotated[Optional[int], typer.Option(min=1, help="At most this many animals per frame (top-down, bottom-up).")] = None,
+    duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down, bottom-up).")] = None,
+    min_line_score: Annotated[Optional[float], typer.Option(min=-1.0, max=1.0, help="Bottom-up: weakest limb connection kept.")] = None,
+    min_points: Annotated[Optional[int], typer.Option(min=1, help="Bottom-up: instances with fewer parts are dropped.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     tracker: Annotated[str, typer.Option(help="Link instances across frames by oks, iou or centroid similarity; none to skip.")] = "oks",
     max_tracks: Annotated[Optional[int], typer.Option(min=1, help="Known number of animals: never more tracks.")] = None,
@@ -134,7 +136,11 @@ def track_command(
             return
         if not model:
             raise PosennError("Give a model folder with -m (or --tracking-only to re-track a .slp).")
-        options = TrackOptions(batch_size, peak_threshold, max_instances, duplicate_oks, device, frames, quiet, tracker_options)
+        options = TrackOptions(
+            batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
+            min_line_score=min_line_score, min_points=min_points, device=device, frames=frames, quiet=quiet,
+            tracker=tracker_options,
+        )
         track(input_path, model, target, options)
 
     run(action)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from posenn.errors import PosennError
 from posenn.io.atomic import write_text_atomic
 
-ModelType = Literal["single_instance", "centroid", "centered_instance"]
+ModelType = Literal["single_instance", "centroid", "centered_instance", "bottomup"]
 LABEL_PATH_FIELDS = ("train_labels", "val_labels")
 
 
@@ -65,6 +65,8 @@ class ModelConfig(Section):
     sigma: float = Field(2.5, gt=0.0)
     anchor_part: str | None = None
     crop_size: int | None = Field(None, ge=16)
+    paf_stride: int | None = Field(None, ge=1, description="Output stride of the part affinity fields (bottom-up); None: output_stride.")
+    paf_width: float = Field(8.0, gt=0.0, description="Width in input pixels of the band around each limb where its field is drawn.")
 
 
 class AugmentConfig(Section):
@@ -86,6 +88,7 @@ class TrainConfig(Section):
     learning_rate: float = Field(1e-3, gt=0.0)
     optimizer: Literal["adam", "adamw"] = "adam"
     peak_weight: float = Field(50.0, ge=0.0)
+    paf_weight: float = Field(1.0, ge=0.0, description="Weight of the part affinity field loss against the part maps' (bottom-up).")
     weight_decay: float = Field(0.0, ge=0.0)
     scheduler: Literal["none", "plateau", "cosine"] = "plateau"
     warmup_epochs: int = Field(0, ge=0)
@@ -114,6 +117,10 @@ class InferenceConfig(Section):
     batch_size: int = Field(8, ge=1)
     max_instances: int = Field(16, ge=1)
     duplicate_oks: float | None = Field(0.5, gt=0.0, le=1.0)
+    min_line_score: float = Field(0.25, ge=-1.0, le=1.0, description="Bottom-up: weakest limb connection kept.")
+    line_points: int = Field(10, ge=2, description="Bottom-up: field samples along each candidate limb.")
+    max_edge_length: float | None = Field(None, gt=0.0, description="Bottom-up: longer limbs (frame pixels) are penalised.")
+    min_points: int = Field(2, ge=1, description="Bottom-up: grouped instances with fewer parts are dropped.")
 
 
 class Config(Section):

@@ -18,6 +18,8 @@ from posenn.data.crops import crop_and_resize
 from posenn.errors import PosennError
 from posenn.inference.duplicates import remove_duplicates
 from posenn.inference.predictor import FrameBatch, TrainedModel, to_device_images
+from posenn.heads.bottomup import BottomUpHead
+from posenn.models.model import decode_instances
 
 
 @dataclass
@@ -60,23 +62,38 @@ def frame_prediction(frame_idx: int, points: np.ndarray, point_scores: np.ndarra
     return FramePrediction(frame_idx, points, point_scores, instance_scores(points, point_scores))
 
 
-class SingleInstancePipeline:
-    """One animal per frame: part maps on the whole frame."""
+def without_duplicates(prediction: FramePrediction, min_oks: float | None) -> FramePrediction:
+    """Drop instances whose OKS with a better-scored one exceeds `min_oks` (None keeps all)."""
+    if min_oks is None:
+        return prediction
+    keep = remove_duplicates(prediction.points, prediction.scores, min_oks)
+    return FramePrediction(prediction.frame_idx, prediction.points[keep], prediction.point_scores[keep], prediction.scores[keep])
 
-    def __init__(self, model: TrainedModel, peak_threshold: float):
+
+class WholeFramePipeline:
+    """One model over the whole frame: a single-instance model (one animal), or a bottom-up
+    model (every animal, grouped by its part affinity fields)."""
+
+    def __init__(self, model: TrainedModel, peak_threshold: float, duplicate_oks: float | None = None):
         self.model = model
         self.peak_threshold = peak_threshold
+        self.duplicate_oks = duplicate_oks
         self.channels = model.config.data.channels
         self.scales = [model.config.data.scale]
 
     @torch.inference_mode()
     def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
         scale = self.scales[0]
-        maps = self.model.model(to_device_images(batch, scale, self.channels, device))
-        points, point_scores = self.model.head.decode(maps, self.peak_threshold)  # (batch, 1, nodes, ...)
+        outputs = self.model.model(to_device_images(batch, scale, self.channels, device))
+        points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
         points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale), batch.sizes)
-        point_scores = point_scores.float().cpu().numpy()
-        return [frame_prediction(idx, points[row], point_scores[row]) for row, idx in enumerate(batch.indices)]
+        point_scores, scores = point_scores.float().cpu().numpy(), scores.float().cpu().numpy()
+        predictions = []
+        for row, idx in enumerate(batch.indices):
+            found = ~np.isnan(points[row]).all(axis=(1, 2))
+            prediction = FramePrediction(idx, points[row][found], point_scores[row][found], scores[row][found])
+            predictions.append(without_duplicates(prediction, self.duplicate_oks))
+        return predictions
 
 
 class TopDownPipeline:
@@ -123,10 +140,10 @@ class TopDownPipeline:
             points[rows, slots] = crop_points
             point_scores[rows, slots] = crop_scores
         points = clip_to_frames(points, batch.sizes)
-        predictions = [frame_prediction(idx, points[row], point_scores[row]) for row, idx in enumerate(batch.indices)]
-        if self.duplicate_oks is not None:
-            predictions = [self.without_duplicates(prediction) for prediction in predictions]
-        return predictions
+        return [
+            without_duplicates(frame_prediction(idx, points[row], point_scores[row]), self.duplicate_oks)
+            for row, idx in enumerate(batch.indices)
+        ]
 
     def predict_crops(
         self, frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor
@@ -140,12 +157,18 @@ class TopDownPipeline:
         points = unscale_points(points[:, 0] + origins[:, None, :], scale)
         return points.float().cpu().numpy(), scores[:, 0].float().cpu().numpy()
 
-    def without_duplicates(self, prediction: FramePrediction) -> FramePrediction:
-        keep = remove_duplicates(prediction.points, prediction.scores, self.duplicate_oks)
-        return FramePrediction(prediction.frame_idx, prediction.points[keep], prediction.point_scores[keep], prediction.scores[keep])
+
+Pipeline = WholeFramePipeline | TopDownPipeline
 
 
-Pipeline = SingleInstancePipeline | TopDownPipeline
+def with_grouping(model: TrainedModel, **options: float | int | None) -> TrainedModel:
+    """A bottom-up model whose grouping options (see `GroupingOptions`) are changed where the
+    given value is not None; other models are returned as they are."""
+    if not isinstance(model.head, BottomUpHead):
+        return model
+    changes = {name: value for name, value in options.items() if value is not None}
+    grouping = dataclasses.replace(model.head.grouping, **changes)
+    return dataclasses.replace(model, head=dataclasses.replace(model.head, grouping=grouping))
 
 
 def make_pipeline(
@@ -159,11 +182,13 @@ def make_pipeline(
     by_type = {model.config.model.type: model for model in models}
     types = sorted(by_type)
     if len(models) == 1 and types == ["single_instance"]:
-        return SingleInstancePipeline(models[0], peak_threshold)
+        return WholeFramePipeline(models[0], peak_threshold)
+    if len(models) == 1 and types == ["bottomup"]:
+        return WholeFramePipeline(with_grouping(models[0], max_instances=max_instances), peak_threshold, duplicate_oks)
     if len(models) == 2 and types == ["centered_instance", "centroid"]:
         return TopDownPipeline(by_type["centroid"], by_type["centered_instance"], peak_threshold, max_instances, duplicate_oks)
     listed = ", ".join(f"{model.path} ({model.config.model.type})" for model in models)
     raise PosennError(
-        f"Models {listed} do not make a pipeline: give one single_instance model, or a centroid and a "
-        "centered_instance model (-m CENTROID -m CENTERED)."
+        f"Models {listed} do not make a pipeline: give one single_instance or bottomup model, or a centroid "
+        "and a centered_instance model (-m CENTROID -m CENTERED)."
     )

@@ -72,7 +72,7 @@ def load_model(model_dir: Path, device: torch.device) -> TrainedModel:
     path = checkpoint_path(model_dir)
     config = load_config(Path(model_dir) / "config.yaml")
     head = build_head(config)
-    model = build_model(config, head.channels)
+    model = build_model(config, head)
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     except Exception as exc:

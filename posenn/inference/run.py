@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import posenn
 from posenn.errors import PosennError
-from posenn.inference.pipelines import FramePrediction, Pipeline, make_pipeline
+from posenn.inference.pipelines import FramePrediction, Pipeline, make_pipeline, with_grouping
 from posenn.inference.predictor import TrainedModel, batch_frames, load_model, resolve_device
 from posenn.io.labels import load_labels
 from posenn.io.video import iter_frames, open_video, parse_frame_ranges, prefetch
@@ -31,6 +31,8 @@ class TrackOptions:
     peak_threshold: float | None = None
     max_instances: int | None = None
     duplicate_oks: float | None = None
+    min_line_score: float | None = None
+    min_points: int | None = None
     device: str = "auto"
     frames: str | None = None
     quiet: bool = False
@@ -118,7 +120,10 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     if not 1 <= len(model_dirs) <= 2:
         raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
     device = resolve_device(options.device)
-    models = [load_model(path, device) for path in model_dirs]
+    models = [
+        with_grouping(load_model(path, device), min_line_score=options.min_line_score, min_points=options.min_points)
+        for path in model_dirs
+    ]
     check_same_skeleton(models)
     settings = models[-1].config.inference
     pipeline = make_pipeline(

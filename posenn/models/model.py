@@ -9,8 +9,10 @@ from torch import nn
 from posenn.config import Config
 from posenn.heads.confmaps import output_size
 from posenn.errors import PosennError
+from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.centroid import CentroidHead
+from posenn.heads.pafs import spanning_edges
 from posenn.heads.single_instance import SingleInstanceHead
 from posenn.models.unet import UNet
 
@@ -20,26 +22,55 @@ class PoseModel(nn.Module):
 
     Input `(batch, channels, height, width)` float in [0, 1], any size: it is padded to a
     multiple of the backbone's max stride and the output cropped back to
-    `(batch, head_channels, ceil(height / stride), ceil(width / stride))`.
+    `(batch, head_channels, ceil(height / stride), ceil(width / stride))`. With `paf_channels`
+    the model also returns fields `(batch, paf_channels, ceil(height / paf_stride), ...)`, as a
+    tuple `(maps, fields)`.
     """
 
-    def __init__(self, backbone: UNet, head_channels: int):
+    def __init__(self, backbone: UNet, head_channels: int, paf_channels: int = 0, paf_stride: int | None = None):
         super().__init__()
         self.backbone = backbone
         self.head = nn.Conv2d(backbone.out_channels, head_channels, 1)
+        self.paf_stride = paf_stride or backbone.output_stride
+        self.paf_head = nn.Conv2d(backbone.channels_at(self.paf_stride), paf_channels, 1) if paf_channels else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = images.shape[-2:]
         multiple = self.backbone.max_stride
         pad_h, pad_w = -height % multiple, -width % multiple
         if pad_h or pad_w:
             images = F.pad(images, (0, pad_w, 0, pad_h))
-        maps = self.head(self.backbone(images))
-        out_h, out_w = output_size(height, width, self.backbone.output_stride)
+        features = self.backbone.features(images)
+        maps = self.crop(self.head(features[self.backbone.output_stride]), height, width, self.backbone.output_stride)
+        if self.paf_head is None:
+            return maps
+        fields = self.paf_head(features[self.paf_stride])
+        return maps, self.crop(fields, height, width, self.paf_stride)
+
+    @staticmethod
+    def crop(maps: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
+        """The part of `maps` at `stride` that covers an unpadded `height` × `width` input."""
+        out_h, out_w = output_size(height, width, stride)
         return maps[..., :out_h, :out_w]
 
 
-Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead
+Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead | BottomUpHead
+Outputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def decode_instances(head: Head, outputs: Outputs, peak_threshold: float) -> tuple[torch.Tensor, ...]:
+    """Decode model outputs into points `(batch, instances, nodes, 2)`, point scores
+    `(batch, instances, nodes)` and instance scores `(batch, instances)`.
+
+    Bottom-up heads score instances by their limbs; the others by the mean score of the points
+    they found.
+    """
+    if isinstance(head, BottomUpHead):
+        return head.decode(outputs, peak_threshold)
+    points, point_scores = head.decode(outputs.float(), peak_threshold)
+    found = ~torch.isnan(points[..., 0])
+    scores = torch.where(found, point_scores, 0).sum(dim=-1) / found.sum(dim=-1).clamp_min(1)
+    return points, point_scores, scores
 
 
 def build_head(config: Config) -> Head:
@@ -50,6 +81,8 @@ def build_head(config: Config) -> Head:
         return CentroidHead(model.sigma, model.output_stride, anchor_index(config), config.inference.max_instances)
     if model.type == "centered_instance":
         return CenteredInstanceHead(len(nodes), model.sigma, model.output_stride, crop_size(config))
+    if model.type == "bottomup":
+        return bottomup_head(config)
     return SingleInstanceHead(len(nodes), model.sigma, model.output_stride)
 
 
@@ -74,8 +107,25 @@ def crop_size(config: Config) -> int:
     return size
 
 
-def build_model(config: Config, head_channels: int) -> PoseModel:
-    """A `PoseModel` with the backbone described by `model.backbone`."""
+def bottomup_head(config: Config) -> BottomUpHead:
+    """A bottom-up head whose fields follow the skeleton's edges (a spanning forest of them)."""
+    nodes = config.data.skeleton.nodes
+    edges = [(nodes.index(source), nodes.index(destination)) for source, destination in config.data.skeleton.edges]
+    forest = spanning_edges(len(nodes), edges)
+    if not forest:
+        raise PosennError("data.skeleton.edges is empty: bottom-up models group parts along the skeleton's edges.")
+    inference = config.inference
+    max_edge_length = inference.max_edge_length * config.data.scale if inference.max_edge_length else None
+    grouping = GroupingOptions(
+        inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points
+    )
+    model = config.model
+    paf_stride = model.paf_stride or model.output_stride
+    return BottomUpHead(len(nodes), tuple(forest), model.sigma, model.output_stride, paf_stride, model.paf_width, grouping)
+
+
+def build_model(config: Config, head: Head) -> PoseModel:
+    """A `PoseModel` with the backbone described by `model.backbone` and the outputs `head` needs."""
     backbone_config = config.model.backbone
     backbone = UNet(
         in_channels=config.data.channels,
@@ -87,4 +137,9 @@ def build_model(config: Config, head_channels: int) -> PoseModel:
         upsampling=backbone_config.upsampling,
         batch_norm=backbone_config.batch_norm,
     )
-    return PoseModel(backbone, head_channels)
+    if isinstance(head, BottomUpHead):
+        try:
+            return PoseModel(backbone, head.n_nodes, 2 * len(head.edges), head.paf_stride)
+        except ValueError as exc:
+            raise PosennError(f"model.paf_stride: {exc}") from None
+    return PoseModel(backbone, head.channels)

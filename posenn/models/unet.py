@@ -82,7 +82,7 @@ class UNet(nn.Module):
         self.output_stride = output_stride
         self.convs_per_block = convs_per_block
         self.upsampling = upsampling
-        widths = [round(filters * filters_rate**level) for level in range(self.depth + 1)]
+        self.widths = widths = [round(filters * filters_rate**level) for level in range(self.depth + 1)]
 
         self.encoder = nn.ModuleList()
         channels = in_channels
@@ -102,16 +102,33 @@ class UNet(nn.Module):
         self.out_channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)[self.output_stride]
+
+    def features(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Features of the bottleneck and of every decoder level, keyed by their stride."""
         skips = []
         for block in self.encoder:
             x = block(x)
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
+        stride = self.max_stride
+        levels = {stride: x}
         for upsample, block in zip(self.upsamples, self.decoder):
             x = upsample(x)
             x = block(torch.cat([x, skips.pop()], dim=1))
-        return x
+            stride //= 2
+            levels[stride] = x
+        return levels
+
+    def channels_at(self, stride: int) -> int:
+        """Channels of the features at `stride` (a power of 2 from output_stride to max_stride)."""
+        if stride < self.output_stride or stride > self.max_stride or stride & (stride - 1):
+            raise ValueError(
+                f"stride {stride} is not a level of this UNet: expected a power of 2 from "
+                f"output_stride {self.output_stride} to max_stride {self.max_stride}."
+            )
+        return self.widths[int(math.log2(stride))]
 
     def receptive_field(self) -> int:
         """Receptive field in input pixels of one output cell (3×3 convs, 2×2 pools)."""

@@ -11,7 +11,7 @@ from posenn.config import Config
 from posenn.data.augment import augment_batch, flip_permutation
 from posenn.data.crops import center_crop
 from posenn.data.preprocess import to_float_images
-from posenn.models.model import build_head, build_model
+from posenn.models.model import Outputs, build_head, build_model, decode_instances
 from posenn.evaluation.matching import bbox_areas
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.centroid import CentroidHead
@@ -36,7 +36,7 @@ class PoseModule(L.LightningModule):
         self.save_hyperparameters({"config": config})
         self.config = Config.model_validate(config)
         self.head = build_head(self.config)
-        self.model = build_model(self.config, self.head.channels)
+        self.model = build_model(self.config, self.head)
         nodes = self.config.data.skeleton.nodes
         self.register_buffer("flip_permutation", flip_permutation(nodes, flip_pairs(self.config)), persistent=False)
         self.validation_outputs: list[ValidationBatch] = []
@@ -59,22 +59,29 @@ class PoseModule(L.LightningModule):
         targets = self.head.encode(points, images.shape[-2:])
         return {"image": images, "points": points, "targets": targets}
 
-    def validation_output(self, batch: dict, maps: torch.Tensor) -> ValidationBatch:
+    def validation_output(self, batch: dict, outputs: Outputs) -> ValidationBatch:
         """Ground truth and decoded predictions of a prepared batch, in the head's terms."""
-        points, scores = self.head.decode(maps.float(), self.config.inference.peak_threshold)
+        points, _, scores = decode_instances(self.head, outputs, self.config.inference.peak_threshold)
         truth = self.head.targets(batch["points"])
         animals = batch["points"][:, : truth.shape[1]].cpu().numpy()  # the animals the targets stand for
         areas = bbox_areas(animals.reshape(-1, *animals.shape[2:])).reshape(animals.shape[:2])
-        return truth.cpu().numpy(), points.cpu().numpy(), scores.mean(dim=-1).cpu().numpy(), areas
+        return truth.cpu().numpy(), points.cpu().numpy(), scores.cpu().numpy(), areas
 
     @property
     def evaluated_nodes(self) -> list[str]:
         """Node names of what validation compares: the skeleton, or one centre per animal."""
         return ["centroid"] if isinstance(self.head, CentroidHead) else list(self.config.data.skeleton.nodes)
 
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, Outputs]:
+        """Peak-weighted MSE of the part maps, plus `train.paf_weight` × that of the fields."""
         outputs = self.model(batch["image"])
-        return peak_weighted_mse(outputs.float(), batch["targets"], self.config.train.peak_weight), outputs
+        train = self.config.train
+        if isinstance(outputs, tuple):
+            maps, fields = outputs
+            targets, field_targets = batch["targets"]
+            field_loss = peak_weighted_mse(fields.float(), field_targets, train.peak_weight)
+            return peak_weighted_mse(maps.float(), targets, train.peak_weight) + train.paf_weight * field_loss, outputs
+        return peak_weighted_mse(outputs.float(), batch["targets"], train.peak_weight), outputs
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
@@ -117,12 +124,13 @@ class PoseModule(L.LightningModule):
 
 
 def peak_weighted_mse(outputs: torch.Tensor, targets: torch.Tensor, peak_weight: float) -> torch.Tensor:
-    """Mean squared error with pixels weighted by `1 + peak_weight * target`.
+    """Mean squared error with pixels weighted by `1 + peak_weight * |target|`.
 
-    Peaks cover a tiny fraction of a map; weighting them stops the network from settling on
-    all-zero maps early in training. The optimum is unchanged: the target itself.
+    Peaks (and limb bands of fields) cover a tiny fraction of a map; weighting them stops the
+    network from settling on all-zero maps early in training. The optimum is unchanged: the
+    target itself.
     """
-    weights = 1.0 + peak_weight * targets
+    weights = 1.0 + peak_weight * targets.abs()
     return (weights * (outputs - targets) ** 2).mean()
 
 

@@ -9,6 +9,7 @@ from torch import nn
 from posenn.config import Config
 from posenn.models.model import PoseModel, build_model
 from posenn.models.unet import UNet
+from posenn.heads.single_instance import SingleInstanceHead
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -65,7 +66,7 @@ def test_build_model_from_config():
     config.model.output_stride = 4
     config.model.backbone.filters = 4
     config.model.backbone.max_stride = 16
-    model = build_model(config, head_channels=7).eval()
+    model = build_model(config, SingleInstanceHead(7, 2.5, 4)).eval()
     assert model.backbone.max_stride == 16 and model.backbone.output_stride == 4
     with torch.no_grad():
         out = model(torch.rand(1, 3, 50, 45))

@@ -1,0 +1,110 @@
+"""Bottom-up head: part maps of every animal at once plus part affinity fields, grouped into
+animals after decoding.
+
+The model has two outputs: part maps `(batch, nodes, h, w)` at `output_stride` and fields
+`(batch, 2 * edges, h', w')` at `paf_stride`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from posenn.heads.confmaps import gaussian_maps, local_peaks
+from posenn.heads.grouping import GroupedInstances, assemble_instances, assign_limbs
+from posenn.heads.pafs import line_scores, part_affinity_fields
+
+# A limb needs this fraction of its field samples to point along it (see `line_scores`).
+MIN_LINE_SUPPORT = 0.8
+
+
+@dataclass(frozen=True)
+class GroupingOptions:
+    """How decoded parts are grouped into instances.
+
+    Attributes:
+        max_instances: at most this many animals per frame (also the peaks kept per part).
+        min_line_score: weakest mean field projection a limb may have.
+        line_points: field samples along each candidate limb.
+        max_edge_length: limbs longer than this (input pixels) are penalised; None for no penalty.
+        min_points: instances with fewer parts are dropped.
+    """
+
+    max_instances: int = 16
+    min_line_score: float = 0.25
+    line_points: int = 10
+    max_edge_length: float | None = None
+    min_points: int = 2
+
+
+@dataclass(frozen=True)
+class BottomUpHead:
+    """Encode all animals as part maps and limb fields; decode and group them back.
+
+    Attributes:
+        n_nodes: number of body parts.
+        edges: `(source, destination)` node indices of the skeleton forest the fields follow.
+        sigma: Gaussian spread of the part maps, input pixels.
+        output_stride: stride of the part maps.
+        paf_stride: stride of the fields.
+        paf_width: width of the band around each limb, input pixels.
+        grouping: how parts are grouped into instances.
+    """
+
+    n_nodes: int
+    edges: tuple[tuple[int, int], ...]
+    sigma: float
+    output_stride: int
+    paf_stride: int
+    paf_width: float
+    grouping: GroupingOptions = GroupingOptions()
+
+    @property
+    def outputs(self) -> list[tuple[int, int]]:
+        """(channels, stride) of the model's outputs: part maps, then fields."""
+        return [(self.n_nodes, self.output_stride), (2 * len(self.edges), self.paf_stride)]
+
+    def targets(self, points: torch.Tensor) -> torch.Tensor:
+        """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
+        return points
+
+    def encode(self, points: torch.Tensor, image_shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(batch, instances, nodes, 2)` → part maps `(batch, nodes, h, w)` and fields
+        `(batch, 2 * edges, h', w')`."""
+        height, width = image_shape
+        maps = gaussian_maps(points, height, width, self.output_stride, self.sigma)
+        fields = part_affinity_fields(points, list(self.edges), height, width, self.paf_stride, self.paf_width)
+        return maps, fields
+
+    def decode(
+        self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Part maps and fields → instances.
+
+        Peaks and limb scores are computed on the outputs' device; the assignment and grouping
+        on the CPU, once per batch.
+
+        Returns:
+            points: `(batch, max_instances, nodes, 2)` xy in input pixels, NaN where missing.
+            point_scores: `(batch, max_instances, nodes)`.
+            instance_scores: `(batch, max_instances)`, see `GroupedInstances.scores`.
+        """
+        grouped = self.group(outputs, peak_threshold)
+        return torch.from_numpy(grouped.points), torch.from_numpy(grouped.point_scores), torch.from_numpy(grouped.scores)
+
+    def group(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> GroupedInstances:
+        """Peaks of every part, limb candidates scored along the fields, then grouping."""
+        maps, fields = (output.float() for output in outputs)
+        options = self.grouping
+        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, options.max_instances)
+        edges = torch.tensor(self.edges, device=maps.device, dtype=torch.long).reshape(-1, 2)
+        found = ~torch.isnan(peaks[..., 0])  # (batch, nodes, peaks)
+        sources, destinations = torch.nan_to_num(peaks[:, edges[:, 0]]), torch.nan_to_num(peaks[:, edges[:, 1]])
+        scores, support = line_scores(fields, self.paf_stride, sources, destinations, options.line_points, options.max_edge_length)
+        both_found = found[:, edges[:, 0], :, None] & found[:, edges[:, 1], None, :]
+        candidates = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
+        limbs = assign_limbs(scores.cpu().numpy(), candidates.cpu().numpy())
+        return assemble_instances(
+            peaks.cpu().numpy(), peak_scores.cpu().numpy(), limbs, list(self.edges), options.max_instances, options.min_points
+        )

@@ -1,0 +1,95 @@
+"""Part affinity fields and limb scoring; the assignment and grouping of limbs."""
+
+import numpy as np
+import pytest
+import torch
+
+from posenn.heads.grouping import Limbs, assemble_instances, assign_limbs
+from posenn.heads.pafs import line_scores, part_affinity_fields, spanning_edges
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def test_spanning_edges_drop_edges_that_close_a_cycle():
+    assert spanning_edges(4, [(0, 1), (1, 2), (2, 0), (2, 3)]) == [(0, 1), (1, 2), (2, 3)]
+    assert spanning_edges(4, [(0, 1), (2, 3)]) == [(0, 1), (2, 3)]
+
+
+def test_field_is_the_unit_vector_inside_the_band_and_zero_outside():
+    points = torch.tensor([[[[10.0, 20.0], [40.0, 20.0]]]])  # horizontal limb; cell j is centred on pixel j
+    fields = part_affinity_fields(points, [(0, 1)], 41, 61, stride=1, band_width=6.0)
+    assert fields.shape == (1, 2, 41, 61)
+    fx, fy = fields[0, 0], fields[0, 1]
+    assert fx[20, 25] == 1 and fy[20, 25] == 0  # on the limb
+    assert fx[23, 25] == 1 and fx[24, 25] == 0  # band edge: |across| ≤ 3
+    assert fx[20, 7] == 1 and fx[20, 6] == 0  # ends reach half a band beyond the parts
+    assert fx[20, 43] == 1 and fx[20, 44] == 0
+    assert fields[..., :, 44:].abs().sum() == 0
+
+
+def test_field_direction_follows_the_limb_at_any_stride():
+    start, end = torch.tensor([30.0, 30.0]), torch.tensor([90.0, 70.0])
+    points = torch.stack([start, end])[None, None]
+    for stride in (1, 2, 4):
+        fields = part_affinity_fields(points, [(0, 1)], 128, 128, stride, band_width=8.0)
+        vectors = fields[0].reshape(2, -1).T
+        inside = vectors.norm(dim=1) > 0
+        expected = (end - start) / (end - start).norm()
+        torch.testing.assert_close(vectors[inside], expected.expand(int(inside.sum()), 2))
+        assert inside.sum() > 0
+
+
+def test_overlapping_bands_average_and_missing_parts_draw_nothing():
+    points = torch.tensor([[[[10.0, 10.0], [30.0, 10.0]], [[30.0, 10.0], [10.0, 10.0]], [[5.0, 5.0], [float("nan"), 3.0]]]])
+    fields = part_affinity_fields(points, [(0, 1)], 20, 40, 1, 4.0)
+    assert fields.abs().max() == 0  # opposite limbs cancel; the half-labeled one draws nothing
+    empty = part_affinity_fields(torch.zeros(2, 0, 2, 2), [(0, 1)], 20, 40, 2, 4.0)
+    assert empty.shape == (2, 2, 10, 20) and empty.abs().sum() == 0
+
+
+def test_line_scores_prefer_true_limbs_and_penalise_long_ones():
+    points = torch.tensor([[[[20.0, 20.0], [50.0, 20.0]], [[20.0, 60.0], [50.0, 60.0]]]])  # two limbs
+    fields = part_affinity_fields(points, [(0, 1)], 96, 96, 2, 6.0)
+    sources = points[:, :, 0][:, None]  # (batch, edges, peaks, 2)
+    destinations = points[:, :, 1][:, None]
+    scores, support = line_scores(fields, 2, sources, destinations, 10, max_length=None)
+    assert scores.shape == (1, 1, 2, 2)
+    assert scores[0, 0, 0, 0] > 0.95 and scores[0, 0, 1, 1] > 0.95
+    assert scores[0, 0, 0, 1] < 0.5 and scores[0, 0, 1, 0] < 0.5
+    assert support[0, 0, 0, 0] == 1 and support[0, 0, 0, 1] < 0.8
+    penalised, _ = line_scores(fields, 2, sources, destinations, 10, max_length=15.0)
+    torch.testing.assert_close(penalised[0, 0, 0, 0], scores[0, 0, 0, 0] - 0.5)
+
+
+def test_assign_limbs_is_optimal_not_greedy():
+    scores = np.array([[[[0.9, 0.8], [0.85, 0.1]]]])
+    limbs = assign_limbs(scores, np.ones_like(scores, dtype=bool))
+    assert sorted(zip(limbs.source.tolist(), limbs.destination.tolist())) == [(0, 1), (1, 0)]
+    np.testing.assert_allclose(sorted(limbs.score), [0.8, 0.85])
+
+
+def test_assign_limbs_respects_candidates_and_frames():
+    scores = np.zeros((2, 1, 3, 3))
+    scores[0, 0, 2, 1] = 0.7
+    scores[1, 0, 0, 0] = 0.6
+    candidates = scores > 0.5
+    limbs = assign_limbs(scores, candidates)
+    assert limbs.frame.tolist() == [0, 1]
+    assert list(zip(limbs.source, limbs.destination)) == [(2, 1), (0, 0)]
+    none = assign_limbs(scores, np.zeros_like(candidates))
+    assert len(none.frame) == 0
+
+
+def test_assemble_ranks_instances_by_limb_score_per_frame():
+    nan = np.nan
+    peaks = np.array([[[[0, 0], [10, 0], [nan, nan]], [[0, 5], [10, 5], [20, 5]]]], float)  # (1, 2 nodes, 3, 2)
+    peak_scores = np.array([[[0.9, 0.8, 0], [0.7, 0.6, 0.5]]])
+    limbs = Limbs(np.array([0, 0]), np.array([0, 0]), np.array([0, 1]), np.array([0, 1]), np.array([0.4, 0.9], np.float32))
+    grouped = assemble_instances(peaks, peak_scores, limbs, [(0, 1)], max_instances=4, min_points=1)
+    np.testing.assert_allclose(grouped.scores[0], [0.9, 0.4, 0, 0])
+    np.testing.assert_allclose(grouped.points[0, 0], [[10, 0], [10, 5]])
+    np.testing.assert_allclose(grouped.points[0, 1], [[0, 0], [0, 5]])
+    np.testing.assert_allclose(grouped.points[0, 2], [[nan, nan], [20, 5]])  # the lone part, score 0
+    np.testing.assert_allclose(grouped.point_scores[0, 0], [0.8, 0.6])
+    two_parts = assemble_instances(peaks, peak_scores, limbs, [(0, 1)], max_instances=4, min_points=2)
+    assert np.isnan(two_parts.points[0, 2:]).all()
