@@ -15,7 +15,7 @@ import sleap_io as sio
 
 from posenn.config import Config, SkeletonConfig
 from posenn.errors import PosennError
-from posenn.io.labels import InstanceKind, labeled_samples, load_labels
+from posenn.io.labels import InstanceKind, LabeledSample, labeled_samples, load_labels
 from posenn.models.unet import UNet
 
 # Animals larger than this (pixels, after scaling) gain little from more resolution.
@@ -92,6 +92,31 @@ def central_node(points: list[np.ndarray]) -> int | None:
     return int(candidates[np.argmin(mean_distance[candidates])])
 
 
+def identity_classes(samples: list[LabeledSample], source: Path) -> list[str]:
+    """The identities of identity models: the labels' track names, in order of first use.
+
+    Instances without a track still teach the body parts, but not identities.
+
+    Raises:
+        PosennError: when no instance has a track, or when there are more tracks than animals in
+            any frame (tracker fragments such as track_0 … track_26 are not identities).
+    """
+    names = list(dict.fromkeys(name for sample in samples for name in sample.tracks if name is not None))
+    if not names:
+        raise PosennError(
+            f"{source}: no instance has a track. Identity models learn each animal's identity from its "
+            "track name (e.g. 'male', 'female'); assign tracks in SLEAP first."
+        )
+    most_animals = max(len(sample.points) for sample in samples)
+    if len(names) > most_animals:
+        raise PosennError(
+            f"{source}: {len(names)} tracks ({', '.join(names[:6])}{', …' if len(names) > 6 else ''}) but at "
+            f"most {most_animals} animals in a frame. Identity models need one track per identity, the same "
+            "in every frame; these look like tracker fragments. Merge them into one track per animal in SLEAP."
+        )
+    return names
+
+
 def choose_max_stride(size: float, filters: int, convs_per_block: int, output_stride: int) -> int:
     """Smallest max stride (16–64) whose UNet receptive field covers `size` pixels."""
     for max_stride in (16, 32, 64):
@@ -123,11 +148,15 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
         symmetries=declared_or_named_symmetries(skeleton),
     )
 
+    if model_type == "bottomup" and not skeleton.edges:
+        raise PosennError(f"{labels_path}: the skeleton has no edges; bottom-up models group parts along its edges.")
     size = animal_size([s.points for s in samples])
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
     choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
-    if model_type in ("centroid", "centered_instance"):
+    if model_type in ("multiclass_bottomup", "multiclass_topdown"):
+        config.model.classes = identity_classes(samples, labels_path)
+    if model_type in ("centroid", "centered_instance", "multiclass_topdown"):
         anchor = central_node([s.points for s in samples])
         config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]
     if config.data.skeleton.symmetries:
@@ -147,7 +176,7 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     model = config.model
     target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE
     scale = min(1.0, target / size)
-    if model.type in ("single_instance", "centroid", "bottomup"):
+    if model.type in ("single_instance", "centroid", "bottomup", "multiclass_bottomup"):
         scale = min(scale, MAX_FRAME_SIDE / frame_side)
     config.data.scale = round(scale, 3)
     scaled_size = size * config.data.scale
@@ -155,7 +184,7 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     model.sigma = round(float(np.clip(scaled_size / 40, 2.5, 5.0)), 2)
     backbone = model.backbone
     backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, model.output_stride)
-    if model.type == "centered_instance":
+    if model.type in ("centered_instance", "multiclass_topdown"):
         span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
         model.crop_size = int(math.ceil(span / backbone.max_stride) * backbone.max_stride)
     if model.type == "bottomup":

@@ -44,7 +44,7 @@ def run(action: Callable[[], object]) -> None:
 @app.command("config")
 def config_command(
     labels: Annotated[Path, typer.Argument(help="SLEAP labels (.slp) to derive the config from.")],
-    model_type: Annotated[str, typer.Option("--type", help="Model type, e.g. single_instance.")] = "single_instance",
+    model_type: Annotated[str, typer.Option("--type", help="Model type: single_instance, centroid, centered_instance or bottomup.")] = "single_instance",
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the YAML config.")] = Path("config.yaml"),
     instances: Annotated[str, typer.Option(help="Which instances are labels: user, predicted or all.")] = "all",
 ) -> None:
@@ -61,6 +61,7 @@ def config_command(
             f"Wrote {output}: {len(config.data.skeleton.nodes)} nodes, scale {config.data.scale}, "
             f"sigma {config.model.sigma}, max stride {config.model.backbone.max_stride}"
             + (f", crop {config.model.crop_size} px" if config.model.crop_size else "")
+            + (f", fields at stride {config.model.paf_stride}" if config.model.paf_stride else "")
             + (f", anchor {config.model.anchor_part}." if config.model.anchor_part else ".")
         )
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from posenn.errors import PosennError
 from posenn.io.atomic import write_text_atomic
 
-ModelType = Literal["single_instance", "centroid", "centered_instance", "bottomup"]
+ModelType = Literal["single_instance", "centroid", "centered_instance", "bottomup", "multiclass_bottomup", "multiclass_topdown"]
 LABEL_PATH_FIELDS = ("train_labels", "val_labels")
 
 
@@ -67,6 +67,7 @@ class ModelConfig(Section):
     crop_size: int | None = Field(None, ge=16)
     paf_stride: int | None = Field(None, ge=1, description="Output stride of the part affinity fields (bottom-up); None: output_stride.")
     paf_width: float = Field(8.0, gt=0.0, description="Width in input pixels of the band around each limb where its field is drawn.")
+    classes: list[str] = Field(default_factory=list, description="Identity models: the identities, named as the labels' tracks.")
 
 
 class AugmentConfig(Section):
@@ -89,6 +90,7 @@ class TrainConfig(Section):
     optimizer: Literal["adam", "adamw"] = "adam"
     peak_weight: float = Field(50.0, ge=0.0)
     paf_weight: float = Field(1.0, ge=0.0, description="Weight of the part affinity field loss against the part maps' (bottom-up).")
+    class_weight: float = Field(1.0, ge=0.0, description="Weight of the identity loss against the part maps' (identity models).")
     weight_decay: float = Field(0.0, ge=0.0)
     scheduler: Literal["none", "plateau", "cosine"] = "plateau"
     warmup_epochs: int = Field(0, ge=0)

@@ -48,11 +48,14 @@ class FrameCache:
             at the bottom/right to a common size; a numpy array or a disk memmap.
         points: `(samples, max_instances, nodes, 2)` float32 in resized-frame pixels, NaN padded.
         scale: the resize factor applied to frames and points.
+        classes: `(samples, max_instances)` int64 identity of each instance (index into the
+            model's classes), -1 for none; None when the model has no identities.
     """
 
     images: np.ndarray
     points: np.ndarray
     scale: float
+    classes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -74,6 +77,7 @@ def build_cache(
     scale: float,
     cache_dir: Path | None = None,
     on_frame: Callable[[], None] | None = None,
+    class_names: list[str] | None = None,
 ) -> FrameCache:
     """Decode the frames of `samples` once, video by video in frame order.
 
@@ -84,6 +88,7 @@ def build_cache(
         cache_dir: when given, frames go to a `.npy` memmap there, reused by later runs with the
             same frames; otherwise they are held in memory.
         on_frame: called after each decoded frame (for progress display).
+        class_names: identities; an instance whose track has one of these names gets its index.
     """
     sizes = [_frame_size(s, scale) for s in samples]
     height, width = max(h for h, _ in sizes), max(w for _, w in sizes)
@@ -99,7 +104,19 @@ def build_cache(
     points = np.full((len(samples), max_instances, n_nodes, 2), np.nan, np.float32)
     for i, sample in enumerate(samples):
         points[i, : len(sample.points)] = scale_points(sample.points, scale)
-    return FrameCache(images, points, scale)
+    classes = instance_classes(samples, class_names, max_instances) if class_names else None
+    return FrameCache(images, points, scale, classes)
+
+
+def instance_classes(samples: list[LabeledSample], class_names: list[str], max_instances: int) -> np.ndarray:
+    """`(samples, max_instances)` index of each instance's track in `class_names`, -1 for an
+    instance without a track (or with a track not in the list) and for padding."""
+    index = {name: i for i, name in enumerate(class_names)}
+    classes = np.full((len(samples), max_instances), -1, np.int64)
+    for row, sample in enumerate(samples):
+        for slot, track in enumerate(sample.tracks):
+            classes[row, slot] = index.get(track, -1)
+    return classes
 
 
 def _decode_all(

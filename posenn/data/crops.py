@@ -35,8 +35,8 @@ def instance_crops(cache: FrameCache, anchor: int | None, crop_size: int) -> tup
         crop_size: the model's crop size; pre-crops are `precrop_size(crop_size)` square.
 
     Returns:
-        crops: a `FrameCache` of `(animals, p, p, c)` pre-crops whose points hold all animals of
-            the frame in crop coordinates, the centred animal first.
+        crops: a `FrameCache` of `(animals, p, p, c)` pre-crops whose points (and classes) hold
+            all animals of the frame in crop coordinates, the centred animal first.
         frame_rows: `(animals,)` the cache row each crop comes from (to keep splits by frame).
     """
     size = precrop_size(crop_size)
@@ -45,6 +45,7 @@ def instance_crops(cache: FrameCache, anchor: int | None, crop_size: int) -> tup
     _, height, width, channels = cache.images.shape
     images = np.zeros((len(rows), size, size, channels), np.uint8)
     points = np.full((len(rows),) + cache.points.shape[1:], np.nan, np.float32)
+    classes = None if cache.classes is None else np.full((len(rows),) + cache.classes.shape[1:], -1, np.int64)
     for i, (row, instance) in enumerate(zip(rows, instances)):
         x0, y0 = np.round(centroids[row, instance] - size / 2).astype(int)
         src_x, src_y = slice(max(x0, 0), min(x0 + size, width)), slice(max(y0, 0), min(y0 + size, height))
@@ -53,7 +54,9 @@ def instance_crops(cache: FrameCache, anchor: int | None, crop_size: int) -> tup
         images[i, dst_y, dst_x] = cache.images[row, src_y, src_x]
         order = [instance] + [j for j in range(cache.points.shape[1]) if j != instance]
         points[i] = cache.points[row, order] - np.array([x0, y0], np.float32)
-    return FrameCache(images, points, cache.scale), rows
+        if classes is not None:
+            classes[i] = cache.classes[row, order]
+    return FrameCache(images, points, cache.scale, classes), rows
 
 
 def center_crop(images: torch.Tensor, points: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

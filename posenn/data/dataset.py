@@ -13,7 +13,8 @@ class FrameDataset(Dataset):
     """A view of some rows of a `FrameCache`.
 
     A batch is `{"image": (batch, channels, height, width) uint8, "points": (batch, instances,
-    nodes, 2) float32}`; augmentation and target encoding happen later, on the device.
+    nodes, 2) float32}`, plus `"classes": (batch, instances) int64` for identity models;
+    augmentation and target encoding happen later, on the device.
     """
 
     def __init__(self, cache: FrameCache, rows: np.ndarray):
@@ -29,10 +30,13 @@ class FrameDataset(Dataset):
         order = np.argsort(rows)  # read a disk memmap front to back
         images = np.empty((len(rows),) + self.cache.images.shape[1:], np.uint8)
         images[order] = self.cache.images[rows[order]]
-        return {
+        batch = {
             "image": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             "points": torch.from_numpy(self.cache.points[rows]),
         }
+        if self.cache.classes is not None:
+            batch["classes"] = torch.from_numpy(self.cache.classes[rows])
+        return batch
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {key: value[0] for key, value in self.__getitems__([index]).items()}

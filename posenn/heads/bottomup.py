@@ -39,6 +39,23 @@ class GroupingOptions:
 
 
 @dataclass(frozen=True)
+class LimbCandidates:
+    """Decoded parts and scored candidate limbs of a batch, on the outputs' device.
+
+    Attributes:
+        peaks: `(batch, nodes, max_instances, 2)` part positions, NaN past the last peak.
+        peak_scores: `(batch, nodes, max_instances)`.
+        scores: `(batch, edges, max_instances, max_instances)` line scores [source, destination].
+        allowed: same shape, bool: both parts found, score and support above their minimums.
+    """
+
+    peaks: torch.Tensor
+    peak_scores: torch.Tensor
+    scores: torch.Tensor
+    allowed: torch.Tensor
+
+
+@dataclass(frozen=True)
 class BottomUpHead:
     """Encode all animals as part maps and limb fields; decode and group them back.
 
@@ -94,7 +111,11 @@ class BottomUpHead:
         return torch.from_numpy(grouped.points), torch.from_numpy(grouped.point_scores), torch.from_numpy(grouped.scores)
 
     def group(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> GroupedInstances:
-        """Peaks of every part, limb candidates scored along the fields, then grouping."""
+        """Limb candidates on the outputs' device, then their grouping on the CPU."""
+        return self.assemble(self.limb_candidates(outputs, peak_threshold))
+
+    def limb_candidates(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> LimbCandidates:
+        """Peaks of every part, and every candidate limb between them scored along its field."""
         maps, fields = (output.float() for output in outputs)
         options = self.grouping
         peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, options.max_instances)
@@ -103,8 +124,14 @@ class BottomUpHead:
         sources, destinations = torch.nan_to_num(peaks[:, edges[:, 0]]), torch.nan_to_num(peaks[:, edges[:, 1]])
         scores, support = line_scores(fields, self.paf_stride, sources, destinations, options.line_points, options.max_edge_length)
         both_found = found[:, edges[:, 0], :, None] & found[:, edges[:, 1], None, :]
-        candidates = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
-        limbs = assign_limbs(scores.cpu().numpy(), candidates.cpu().numpy())
+        allowed = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
+        return LimbCandidates(peaks, peak_scores, scores, allowed)
+
+    def assemble(self, candidates: LimbCandidates) -> GroupedInstances:
+        """One transfer to the CPU, the optimal limbs per edge, and their connected parts."""
+        limbs = assign_limbs(candidates.scores.cpu().numpy(), candidates.allowed.cpu().numpy())
+        options = self.grouping
         return assemble_instances(
-            peaks.cpu().numpy(), peak_scores.cpu().numpy(), limbs, list(self.edges), options.max_instances, options.min_points
+            candidates.peaks.cpu().numpy(), candidates.peak_scores.cpu().numpy(), limbs, list(self.edges),
+            options.max_instances, options.min_points,
         )

@@ -19,6 +19,7 @@ from posenn.errors import PosennError
 from posenn.inference.duplicates import remove_duplicates
 from posenn.inference.predictor import FrameBatch, TrainedModel, to_device_images
 from posenn.heads.bottomup import BottomUpHead
+from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead, assign_identities
 from posenn.models.model import decode_instances
 
 
@@ -31,12 +32,33 @@ class FramePrediction:
         points: `(instances, nodes, 2)`, NaN for parts not found.
         point_scores: `(instances, nodes)`.
         scores: `(instances,)` instance scores.
+        identities: `(instances,)` index into the model's classes, -1 for none; None for models
+            without identities.
+        class_probabilities: `(instances, classes)` of top-down identity models, before the
+            identities are assigned.
     """
 
     frame_idx: int
     points: np.ndarray
     point_scores: np.ndarray
     scores: np.ndarray
+    identities: np.ndarray | None = None
+    class_probabilities: np.ndarray | None = None
+
+    def subset(self, keep: np.ndarray) -> FramePrediction:
+        """The instances selected by `keep` (a boolean mask or indices)."""
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[keep]
+
+        return FramePrediction(
+            self.frame_idx, self.points[keep], self.point_scores[keep], self.scores[keep],
+            pick(self.identities), pick(self.class_probabilities),
+        )
+
+    def with_assigned_identities(self) -> FramePrediction:
+        """Identities from the class probabilities: each at most once per frame (Hungarian)."""
+        identities = assign_identities(self.class_probabilities)
+        return dataclasses.replace(self, identities=identities)
 
 
 def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -55,19 +77,20 @@ def instance_scores(points: np.ndarray, point_scores: np.ndarray) -> np.ndarray:
     return (total / np.maximum(found.sum(axis=-1), 1)).astype(np.float32)
 
 
-def frame_prediction(frame_idx: int, points: np.ndarray, point_scores: np.ndarray) -> FramePrediction:
+def frame_prediction(
+    frame_idx: int, points: np.ndarray, point_scores: np.ndarray, class_probabilities: np.ndarray | None = None
+) -> FramePrediction:
     """Keep the instances with at least one found point."""
     found = ~np.isnan(points).all(axis=(1, 2))
-    points, point_scores = points[found], point_scores[found]
-    return FramePrediction(frame_idx, points, point_scores, instance_scores(points, point_scores))
+    scores = instance_scores(points, point_scores)
+    return FramePrediction(frame_idx, points, point_scores, scores, class_probabilities=class_probabilities).subset(found)
 
 
 def without_duplicates(prediction: FramePrediction, min_oks: float | None) -> FramePrediction:
     """Drop instances whose OKS with a better-scored one exceeds `min_oks` (None keeps all)."""
     if min_oks is None:
         return prediction
-    keep = remove_duplicates(prediction.points, prediction.scores, min_oks)
-    return FramePrediction(prediction.frame_idx, prediction.points[keep], prediction.point_scores[keep], prediction.scores[keep])
+    return prediction.subset(remove_duplicates(prediction.points, prediction.scores, min_oks))
 
 
 class WholeFramePipeline:
@@ -88,10 +111,12 @@ class WholeFramePipeline:
         points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
         points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale), batch.sizes)
         point_scores, scores = point_scores.float().cpu().numpy(), scores.float().cpu().numpy()
+        # A multi-class bottom-up model returns one instance per identity, in identity order.
+        identities = np.arange(points.shape[1]) if isinstance(self.model.head, MulticlassBottomUpHead) else None
         predictions = []
         for row, idx in enumerate(batch.indices):
             found = ~np.isnan(points[row]).all(axis=(1, 2))
-            prediction = FramePrediction(idx, points[row][found], point_scores[row][found], scores[row][found])
+            prediction = FramePrediction(idx, points[row], point_scores[row], scores[row], identities).subset(found)
             predictions.append(without_duplicates(prediction, self.duplicate_oks))
         return predictions
 
@@ -134,28 +159,42 @@ class TopDownPipeline:
         n_nodes = self.instance.head.n_nodes
         points = np.full((len(batch.indices), self.centroid_head.max_instances, n_nodes, 2), np.nan, np.float32)
         point_scores = np.zeros(points.shape[:-1], np.float32)
+        probabilities = None
+        if self.identified:
+            probabilities = np.zeros(points.shape[:2] + (self.instance.head.n_classes,), np.float32)
         if len(frame_index):
-            crop_points, crop_scores = self.predict_crops(frames, centres[frame_index, slot], frame_index)
+            crop_points, crop_scores, crop_probabilities = self.predict_crops(frames, centres[frame_index, slot], frame_index)
             rows, slots = frame_index.cpu().numpy(), slot.cpu().numpy()
             points[rows, slots] = crop_points
             point_scores[rows, slots] = crop_scores
+            if probabilities is not None:
+                probabilities[rows, slots] = crop_probabilities
         points = clip_to_frames(points, batch.sizes)
-        return [
-            without_duplicates(frame_prediction(idx, points[row], point_scores[row]), self.duplicate_oks)
-            for row, idx in enumerate(batch.indices)
-        ]
+        predictions = []
+        for row, idx in enumerate(batch.indices):
+            frame_probabilities = None if probabilities is None else probabilities[row]
+            prediction = without_duplicates(frame_prediction(idx, points[row], point_scores[row], frame_probabilities), self.duplicate_oks)
+            predictions.append(prediction.with_assigned_identities() if self.identified else prediction)
+        return predictions
+
+    @property
+    def identified(self) -> bool:
+        """Whether the instance model also tells each animal's identity."""
+        return isinstance(self.instance.head, MulticlassTopDownHead)
 
     def predict_crops(
         self, frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Part positions `(crops, nodes, 2)` in frame pixels and scores `(crops, nodes)`, from
-        `(frames, channels, h, w)` full-resolution float frames."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Part positions `(crops, nodes, 2)` in frame pixels, their scores `(crops, nodes)`, and
+        identity probabilities `(crops, classes)` (None without identities), from `(frames,
+        channels, h, w)` full-resolution float frames."""
         scale = self.instance.config.data.scale
         crops, origins = crop_and_resize(frames, centres, frame_index, self.instance.head.crop_size, scale)
-        maps = self.instance.model(crops)
-        points, scores = self.instance.head.decode(maps, self.peak_threshold)  # (crops, 1, nodes, ...)
+        outputs = self.instance.model(crops)
+        points, scores = self.instance.head.decode(outputs, self.peak_threshold)  # (crops, 1, nodes, ...)
         points = unscale_points(points[:, 0] + origins[:, None, :], scale)
-        return points.float().cpu().numpy(), scores[:, 0].float().cpu().numpy()
+        probabilities = self.instance.head.classify(outputs).cpu().numpy() if self.identified else None
+        return points.float().cpu().numpy(), scores[:, 0].float().cpu().numpy(), probabilities
 
 
 Pipeline = WholeFramePipeline | TopDownPipeline
@@ -185,10 +224,13 @@ def make_pipeline(
         return WholeFramePipeline(models[0], peak_threshold)
     if len(models) == 1 and types == ["bottomup"]:
         return WholeFramePipeline(with_grouping(models[0], max_instances=max_instances), peak_threshold, duplicate_oks)
-    if len(models) == 2 and types == ["centered_instance", "centroid"]:
-        return TopDownPipeline(by_type["centroid"], by_type["centered_instance"], peak_threshold, max_instances, duplicate_oks)
+    if len(models) == 1 and types == ["multiclass_bottomup"]:
+        return WholeFramePipeline(models[0], peak_threshold)
+    for instance_type in ("centered_instance", "multiclass_topdown"):
+        if len(models) == 2 and types == sorted(["centroid", instance_type]):
+            return TopDownPipeline(by_type["centroid"], by_type[instance_type], peak_threshold, max_instances, duplicate_oks)
     listed = ", ".join(f"{model.path} ({model.config.model.type})" for model in models)
     raise PosennError(
-        f"Models {listed} do not make a pipeline: give one single_instance or bottomup model, or a centroid "
-        "and a centered_instance model (-m CENTROID -m CENTERED)."
+        f"Models {listed} do not make a pipeline: give one single_instance, bottomup or multiclass_bottomup "
+        "model, or a centroid and a centered_instance (or multiclass_topdown) model (-m CENTROID -m CENTERED)."
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import sleap_io as sio
 import torch
 from rich.console import Console
@@ -58,11 +59,17 @@ def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, li
     return [(video, parse_frame_ranges(frames, video.shape[0]))]
 
 
-def to_labeled_frame(prediction: FramePrediction, video: sio.Video, skeleton: sio.Skeleton) -> sio.LabeledFrame:
-    """Wrap one frame's predictions as `PredictedInstance`s."""
+def to_labeled_frame(
+    prediction: FramePrediction, video: sio.Video, skeleton: sio.Skeleton, tracks: list[sio.Track]
+) -> sio.LabeledFrame:
+    """Wrap one frame's predictions as `PredictedInstance`s; identities become `tracks`."""
+    identities = prediction.identities if prediction.identities is not None else np.full(len(prediction.points), -1)
     instances = [
-        sio.PredictedInstance.from_numpy(points, skeleton=skeleton, point_scores=point_scores, score=float(score))
-        for points, point_scores, score in zip(prediction.points, prediction.point_scores, prediction.scores)
+        sio.PredictedInstance.from_numpy(
+            points, skeleton=skeleton, point_scores=point_scores, score=float(score),
+            track=tracks[identity] if identity >= 0 else None,
+        )
+        for points, point_scores, score, identity in zip(prediction.points, prediction.point_scores, prediction.scores, identities)
     ]
     return sio.LabeledFrame(video=video, frame_idx=prediction.frame_idx, instances=instances)
 
@@ -74,6 +81,7 @@ def predict_video(
     device: torch.device,
     batch_size: int,
     skeleton: sio.Skeleton,
+    tracks: list[sio.Track],
     on_batch: Callable[[int], None],
 ) -> list[sio.LabeledFrame]:
     """Predict the given frames of one video, decoding and preprocessing on a background thread."""
@@ -82,7 +90,7 @@ def predict_video(
     for batch in prefetch(batch_frames(frames, pipeline.channels, pipeline.scales, batch_size), depth=3):
         for prediction in pipeline.predict(batch, device):
             if len(prediction.points):
-                labeled_frames.append(to_labeled_frame(prediction, video, skeleton))
+                labeled_frames.append(to_labeled_frame(prediction, video, skeleton, tracks))
         on_batch(len(batch.indices))
     return labeled_frames
 
@@ -134,6 +142,8 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     )
     batch_size = options.batch_size or settings.batch_size
     skeleton = models[-1].skeleton
+    # Identity models name each animal themselves: their classes are the tracks, no linking needed.
+    identity_tracks = [sio.Track(name) for name in models[-1].config.model.classes]
     jobs = video_jobs(input_path, options.frames)
 
     console = Console(quiet=options.quiet)
@@ -148,14 +158,16 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
                 speed = progress.tasks[task].speed
                 progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
 
-            labeled_frames += predict_video(pipeline, video, indices, device, batch_size, skeleton, advance)
+            labeled_frames += predict_video(pipeline, video, indices, device, batch_size, skeleton, identity_tracks, advance)
     elapsed = (datetime.datetime.now() - started).total_seconds()
     n_frames = sum(len(indices) for _, indices in jobs)
     console.print(f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}")
 
     videos = [video for video, _ in jobs]
-    tracks: list[sio.Track] = []
-    if options.tracker is not None:
+    tracks = identity_tracks
+    if identity_tracks:
+        console.print(f"Identities from the model: {', '.join(track.name for track in identity_tracks)}.")
+    elif options.tracker is not None:
         tracked = track_labels(sio.Labels(labeled_frames=labeled_frames, videos=videos, skeletons=[skeleton]), options.tracker)
         labeled_frames, tracks = tracked.labeled_frames, tracked.tracks
     labels = sio.Labels(
@@ -173,7 +185,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
             "elapsed_s": round(elapsed, 3),
             "host": platform.node(),
             "torch_version": torch.__version__,
-            "tracker": str(options.tracker) if options.tracker else "none",
+            "tracker": "identity model" if identity_tracks else str(options.tracker) if options.tracker else "none",
         },
     )
     save_labels(labels, output)

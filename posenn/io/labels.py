@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -86,11 +86,13 @@ class LabeledSample:
         video: the video the frame comes from.
         frame_idx: index of the frame in the video.
         points: `(instances, nodes, 2)` float32 xy in frame pixels, NaN where not labeled.
+        tracks: `(instances,)` the name of each instance's track, None when it has none.
     """
 
     video: sio.Video
     frame_idx: int
     points: np.ndarray
+    tracks: list[str | None] = field(default_factory=list)
 
 
 def labeled_samples(labels: sio.Labels, kind: InstanceKind, source: Path | str = "labels") -> list[LabeledSample]:
@@ -105,7 +107,8 @@ def labeled_samples(labels: sio.Labels, kind: InstanceKind, source: Path | str =
         if not instances:
             continue
         points = np.stack([inst.numpy()[:, :2] for inst in instances]).astype(np.float32)
-        samples.append(LabeledSample(frame.video, int(frame.frame_idx), points))
+        tracks = [instance.track.name if instance.track is not None else None for instance in instances]
+        samples.append(LabeledSample(frame.video, int(frame.frame_idx), points, tracks))
     if not samples:
         counts = f"{labels.n_user_instances} user, {labels.n_pred_instances} predicted"
         raise PosennError(

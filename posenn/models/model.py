@@ -12,6 +12,7 @@ from posenn.errors import PosennError
 from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.centroid import CentroidHead
+from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
 from posenn.heads.pafs import spanning_edges
 from posenn.heads.single_instance import SingleInstanceHead
 from posenn.models.unet import UNet
@@ -22,17 +23,27 @@ class PoseModel(nn.Module):
 
     Input `(batch, channels, height, width)` float in [0, 1], any size: it is padded to a
     multiple of the backbone's max stride and the output cropped back to
-    `(batch, head_channels, ceil(height / stride), ceil(width / stride))`. With `paf_channels`
-    the model also returns fields `(batch, paf_channels, ceil(height / paf_stride), ...)`, as a
-    tuple `(maps, fields)`.
+    `(batch, head_channels, ceil(height / stride), ceil(width / stride))`.
+
+    Two optional outputs make the result a tuple `(maps, second)`: more maps at their own stride
+    (`extra_channels`: part affinity fields, class maps), or class logits `(batch, n_classes)`
+    from the bottleneck (`n_classes`).
     """
 
-    def __init__(self, backbone: UNet, head_channels: int, paf_channels: int = 0, paf_stride: int | None = None):
+    def __init__(
+        self,
+        backbone: UNet,
+        head_channels: int,
+        extra_channels: int = 0,
+        extra_stride: int | None = None,
+        n_classes: int = 0,
+    ):
         super().__init__()
         self.backbone = backbone
         self.head = nn.Conv2d(backbone.out_channels, head_channels, 1)
-        self.paf_stride = paf_stride or backbone.output_stride
-        self.paf_head = nn.Conv2d(backbone.channels_at(self.paf_stride), paf_channels, 1) if paf_channels else None
+        self.extra_stride = extra_stride or backbone.output_stride
+        self.extra_head = nn.Conv2d(backbone.channels_at(self.extra_stride), extra_channels, 1) if extra_channels else None
+        self.classifier = ClassVectors(backbone.channels_at(backbone.max_stride), n_classes) if n_classes else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = images.shape[-2:]
@@ -42,10 +53,12 @@ class PoseModel(nn.Module):
             images = F.pad(images, (0, pad_w, 0, pad_h))
         features = self.backbone.features(images)
         maps = self.crop(self.head(features[self.backbone.output_stride]), height, width, self.backbone.output_stride)
-        if self.paf_head is None:
-            return maps
-        fields = self.paf_head(features[self.paf_stride])
-        return maps, self.crop(fields, height, width, self.paf_stride)
+        if self.extra_head is not None:
+            extra = self.extra_head(features[self.extra_stride])
+            return maps, self.crop(extra, height, width, self.extra_stride)
+        if self.classifier is not None:
+            return maps, self.classifier(features[self.backbone.max_stride])
+        return maps
 
     @staticmethod
     def crop(maps: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
@@ -54,7 +67,23 @@ class PoseModel(nn.Module):
         return maps[..., :out_h, :out_w]
 
 
-Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead | BottomUpHead
+class ClassVectors(nn.Module):
+    """Class logits from bottleneck features: the global average and the centre cell (where a
+    centred animal is) → two fully connected layers."""
+
+    def __init__(self, in_channels: int, n_classes: int, hidden: int = 128):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(2 * in_channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """`(batch, channels, h, w)` → `(batch, n_classes)`."""
+        height, width = features.shape[-2:]
+        pooled = features.mean(dim=(-2, -1))
+        centre = features[..., height // 2, width // 2]
+        return self.layers(torch.cat([pooled, centre], dim=1))
+
+
+Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead | BottomUpHead | MulticlassBottomUpHead | MulticlassTopDownHead
 Outputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
@@ -62,11 +91,17 @@ def decode_instances(head: Head, outputs: Outputs, peak_threshold: float) -> tup
     """Decode model outputs into points `(batch, instances, nodes, 2)`, point scores
     `(batch, instances, nodes)` and instance scores `(batch, instances)`.
 
-    Bottom-up heads score instances by their limbs; the others by the mean score of the points
-    they found.
+    Bottom-up heads score instances by their limbs, multi-class bottom-up heads by their
+    identity; the others by the mean score of the points they found.
     """
-    if isinstance(head, BottomUpHead):
+    if isinstance(head, MulticlassBottomUpHead):
+        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
+    if isinstance(head, MulticlassTopDownHead):
+        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
+    if isinstance(head, (BottomUpHead, MulticlassBottomUpHead)):
         return head.decode(outputs, peak_threshold)
+    if isinstance(outputs, tuple):
+        outputs = outputs[0]  # the part maps; a top-down identity head's class vectors are read by `classify`
     points, point_scores = head.decode(outputs.float(), peak_threshold)
     found = ~torch.isnan(points[..., 0])
     scores = torch.where(found, point_scores, 0).sum(dim=-1) / found.sum(dim=-1).clamp_min(1)
@@ -83,6 +118,10 @@ def build_head(config: Config) -> Head:
         return CenteredInstanceHead(len(nodes), model.sigma, model.output_stride, crop_size(config))
     if model.type == "bottomup":
         return bottomup_head(config)
+    if model.type == "multiclass_bottomup":
+        return MulticlassBottomUpHead(len(nodes), n_classes(config), model.sigma, model.output_stride, config.inference.max_instances)
+    if model.type == "multiclass_topdown":
+        return MulticlassTopDownHead(len(nodes), model.sigma, model.output_stride, crop_size(config), n_classes(config))
     return SingleInstanceHead(len(nodes), model.sigma, model.output_stride)
 
 
@@ -95,6 +134,16 @@ def anchor_index(config: Config) -> int | None:
     if anchor not in nodes:
         raise PosennError(f"model.anchor_part '{anchor}' is not a node of the skeleton; expected one of {nodes}.")
     return nodes.index(anchor)
+
+
+def n_classes(config: Config) -> int:
+    """The number of identities in `model.classes`, which identity models require."""
+    if not config.model.classes:
+        raise PosennError(
+            f"model.classes is empty: {config.model.type} models learn identities named as the labels' tracks "
+            "(posenn config fills them in)."
+        )
+    return len(config.model.classes)
 
 
 def crop_size(config: Config) -> int:
@@ -137,9 +186,13 @@ def build_model(config: Config, head: Head) -> PoseModel:
         upsampling=backbone_config.upsampling,
         batch_norm=backbone_config.batch_norm,
     )
+    if isinstance(head, MulticlassBottomUpHead):
+        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
+    if isinstance(head, MulticlassTopDownHead):
+        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
     if isinstance(head, BottomUpHead):
         try:
-            return PoseModel(backbone, head.n_nodes, 2 * len(head.edges), head.paf_stride)
+            return PoseModel(backbone, head.n_nodes, extra_channels=2 * len(head.edges), extra_stride=head.paf_stride)
         except ValueError as exc:
             raise PosennError(f"model.paf_stride: {exc}") from None
     return PoseModel(backbone, head.channels)

@@ -14,8 +14,13 @@ from posenn.data.preprocess import to_float_images
 from posenn.models.model import Outputs, build_head, build_model, decode_instances
 from posenn.evaluation.matching import bbox_areas
 from posenn.heads.centered_instance import CenteredInstanceHead
+from posenn.heads.bottomup import BottomUpHead
 from posenn.heads.centroid import CentroidHead
+from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
 from posenn.training.validation import ValidationBatch, validation_metrics
+
+
+IDENTITY_HEADS = (MulticlassBottomUpHead, MulticlassTopDownHead)
 
 
 def flip_pairs(config: Config) -> list[tuple[str, str]]:
@@ -56,7 +61,10 @@ class PoseModule(L.LightningModule):
             images, points = augment_batch(images, points, self.config.augment, self.flip_permutation)
         if isinstance(self.head, CenteredInstanceHead):
             images, points = center_crop(images, points, self.head.crop_size)
-        targets = self.head.encode(points, images.shape[-2:])
+        if isinstance(self.head, IDENTITY_HEADS):
+            targets = self.head.encode(points, images.shape[-2:], batch["classes"])
+        else:
+            targets = self.head.encode(points, images.shape[-2:])
         return {"image": images, "points": points, "targets": targets}
 
     def validation_output(self, batch: dict, outputs: Outputs) -> ValidationBatch:
@@ -73,15 +81,19 @@ class PoseModule(L.LightningModule):
         return ["centroid"] if isinstance(self.head, CentroidHead) else list(self.config.data.skeleton.nodes)
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, Outputs]:
-        """Peak-weighted MSE of the part maps, plus `train.paf_weight` × that of the fields."""
+        """Peak-weighted MSE of the part maps, plus the weighted loss of a second output: MSE of
+        fields (`train.paf_weight`) or class maps, cross-entropy of class vectors
+        (`train.class_weight`)."""
         outputs = self.model(batch["image"])
         train = self.config.train
-        if isinstance(outputs, tuple):
-            maps, fields = outputs
-            targets, field_targets = batch["targets"]
-            field_loss = peak_weighted_mse(fields.float(), field_targets, train.peak_weight)
-            return peak_weighted_mse(maps.float(), targets, train.peak_weight) + train.paf_weight * field_loss, outputs
-        return peak_weighted_mse(outputs.float(), batch["targets"], train.peak_weight), outputs
+        if not isinstance(outputs, tuple):
+            return peak_weighted_mse(outputs.float(), batch["targets"], train.peak_weight), outputs
+        (maps, second), (targets, second_targets) = outputs, batch["targets"]
+        loss = peak_weighted_mse(maps.float(), targets, train.peak_weight)
+        if isinstance(self.head, MulticlassTopDownHead):
+            return loss + train.class_weight * class_loss(second.float(), second_targets), outputs
+        weight = train.paf_weight if isinstance(self.head, BottomUpHead) else train.class_weight
+        return loss + weight * peak_weighted_mse(second.float(), second_targets, train.peak_weight), outputs
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _ = self._loss(batch)
@@ -132,6 +144,15 @@ def peak_weighted_mse(outputs: torch.Tensor, targets: torch.Tensor, peak_weight:
     """
     weights = 1.0 + peak_weight * targets.abs()
     return (weights * (outputs - targets) ** 2).mean()
+
+
+def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of `(batch, classes)` logits against `(batch,)` identities; animals without
+    an identity (-1) are left out, and a batch without any gives 0."""
+    known = classes >= 0
+    if not known.any():
+        return logits.sum() * 0.0
+    return torch.nn.functional.cross_entropy(logits[known], classes[known])
 
 
 def cosine_with_warmup(total_steps: int, warmup_steps: int):

@@ -60,14 +60,19 @@ def load_training_samples(config: Config) -> tuple[sio.Skeleton, list[LabeledSam
 
 
 def save_split(samples: list[LabeledSample], rows: list[int], skeleton: sio.Skeleton, path: Path) -> None:
-    """Record a split as a `.slp` of user instances (video paths made absolute)."""
+    """Record a split as a `.slp` of user instances with their tracks (video paths made absolute)."""
+    tracks: dict[str, sio.Track] = {}
     frames = []
     for row in rows:
         sample = samples[row]
-        instances = [sio.Instance.from_numpy(points, skeleton=skeleton) for points in sample.points]
+        names = sample.tracks or [None] * len(sample.points)
+        instances = [
+            sio.Instance.from_numpy(points, skeleton=skeleton, track=tracks.setdefault(name, sio.Track(name)) if name else None)
+            for points, name in zip(sample.points, names)
+        ]
         frames.append(sio.LabeledFrame(video=sample.video, frame_idx=sample.frame_idx, instances=instances))
     videos = list({id(s.video): s.video for s in samples}.values())
-    labels = sio.Labels(labeled_frames=frames, videos=videos, skeletons=[skeleton])
+    labels = sio.Labels(labeled_frames=frames, videos=videos, skeletons=[skeleton], tracks=list(tracks.values()))
     save_labels(labels, path)
 
 
@@ -79,7 +84,8 @@ def cache_frames(samples: list[LabeledSample], config: Config, run_dir: Path, co
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Caching frames", total=len(samples))
         return build_cache(
-            samples, config.data.channels, config.data.scale, cache_dir, on_frame=lambda: progress.advance(task)
+            samples, config.data.channels, config.data.scale, cache_dir, on_frame=lambda: progress.advance(task),
+            class_names=config.model.classes or None,
         )
 
 
@@ -151,7 +157,7 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}.")
 
     cache = cache_frames(samples, config, run_dir, console)
-    if config.model.type == "centered_instance":
+    if config.model.type in ("centered_instance", "multiclass_topdown"):
         cache, frame_rows = instance_crops(cache, anchor_index(config), crop_size(config))
         train_rows = np.flatnonzero(np.isin(frame_rows, train_rows)).tolist()
         val_rows = np.flatnonzero(np.isin(frame_rows, val_rows)).tolist()

@@ -117,3 +117,23 @@ def test_centered_instance_without_crop_size_is_a_clear_error(configs):
     config.model.crop_size = None
     with pytest.raises(PosennError, match="model.crop_size"):
         build_head(config)
+
+
+def test_bottomup_config_sizes_fields_and_limb_penalty(shared_file, fly_boxes):
+    config = config_from_labels(shared_file(FILE), "bottomup", instances="predicted")
+    model = config.model
+    assert model.type == "bottomup" and model.paf_stride == model.output_stride
+    assert model.paf_width >= 2 * model.paf_stride  # a band at least two cells wide
+    largest = np.percentile(np.hypot(fly_boxes[:, 0], fly_boxes[:, 1]), 99)
+    assert config.inference.max_edge_length == pytest.approx(largest, abs=0.1)
+    head = build_head(config)
+    assert head.n_nodes == 24 and len(head.edges) == 23  # the fly skeleton is a tree
+    assert head.grouping.max_edge_length == pytest.approx(largest * config.data.scale, abs=0.1)
+
+
+def test_bottomup_without_skeleton_edges_is_a_clear_error(configs):
+    config = configs["single_instance"].model_copy(deep=True)
+    config.model.type = "bottomup"
+    config.data.skeleton.edges = []
+    with pytest.raises(PosennError, match="data.skeleton.edges is empty"):
+        build_head(config)

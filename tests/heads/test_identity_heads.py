@@ -1,0 +1,97 @@
+"""Identity heads: class maps round trip, optimal identity assignment, class vectors."""
+
+import numpy as np
+import pytest
+import torch
+
+from posenn.heads.identity import (
+    MulticlassBottomUpHead,
+    MulticlassTopDownHead,
+    assign_identities,
+    class_maps,
+    sample_maps,
+)
+from posenn.models.model import ClassVectors, PoseModel
+from posenn.models.unet import UNet
+from posenn.training.module import class_loss
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def test_class_maps_draw_each_identity_at_its_animals_parts():
+    points = torch.tensor([[[[10.0, 10.0], [20.0, 10.0]], [[40.0, 30.0], [50.0, 30.0]], [[5.0, 40.0], [9.0, 40.0]]]])
+    classes = torch.tensor([[1, 0, -1]])  # the third animal has no identity
+    maps = class_maps(points, classes, 2, 48, 64, stride=1, sigma=2.0)
+    assert maps.shape == (1, 2, 48, 64)
+    assert maps[0, 1, 10, 10] == 1 and maps[0, 1, 10, 20] == 1 and maps[0, 1, 30, 40] < 1e-6
+    assert maps[0, 0, 30, 40] == 1 and maps[0, 0, 30, 50] == 1 and maps[0, 0, 10, 10] < 1e-6
+    assert maps[0, :, 40, 5].max() < 1e-6
+
+
+def test_sample_maps_reads_bilinear_values_and_zero_for_missing_points():
+    maps = torch.arange(16.0).reshape(1, 1, 4, 4)
+    points = torch.tensor([[[1.0, 2.0], [1.5, 2.0], [float("nan"), 0.0]]])  # stride 1: cell j at pixel j
+    values = sample_maps(maps, points, stride=1)
+    torch.testing.assert_close(values[0, :, 0], torch.tensor([9.0, 9.5, 0.0]))
+
+
+def test_assign_identities_is_one_to_one_and_optimal():
+    probabilities = np.array([[0.6, 0.4], [0.9, 0.1], [0.5, 0.3]])
+    identities = assign_identities(probabilities)
+    assert sorted(identities[identities >= 0].tolist()) == [0, 1]
+    assert identities[1] == 0 and identities[0] == 1  # 0.9 + 0.4 beats 0.6 + 0.1 and the rest
+    assert (identities == -1).sum() == 1
+    np.testing.assert_array_equal(assign_identities(np.array([[0.05, 0.1]]), min_probability=0.2), [-1])
+    assert len(assign_identities(np.zeros((0, 3)))) == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_multiclass_bottomup_round_trip(seed):
+    rng = np.random.default_rng(seed)
+    n_classes, nodes = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    head = MulticlassBottomUpHead(nodes, n_classes, sigma=2.0, output_stride=2, max_peaks=8)
+    centres = rng.permutation(np.stack(np.meshgrid([40, 100, 160], [40, 100]), -1).reshape(-1, 2))[:n_classes]
+    poses = centres[:, None] + rng.uniform(-12, 12, (n_classes, nodes, 2))
+    classes = rng.permutation(n_classes)
+    outputs = head.encode(torch.tensor(poses[None]).float(), (160, 200), torch.tensor(classes[None]))
+    points, point_scores, identity_scores = head.decode(outputs, peak_threshold=0.2)
+    assert points.shape == (1, n_classes, nodes, 2)
+    for animal, identity in enumerate(classes):
+        np.testing.assert_allclose(points[0, identity].numpy(), poses[animal], atol=0.2)
+    assert torch.all(identity_scores[0] > 0.7) and torch.all(point_scores[0] > 0.75)  # maps read between cells
+
+
+def test_multiclass_bottomup_gives_a_missing_identity_no_instance():
+    head = MulticlassBottomUpHead(2, 3, sigma=2.0, output_stride=2)
+    poses = torch.tensor([[[[20.0, 20.0], [30.0, 20.0]], [[70.0, 60.0], [80.0, 60.0]]]])
+    points, _, scores = head.decode(head.encode(poses, (96, 96), torch.tensor([[2, 0]])), 0.2)
+    assert torch.isnan(points[0, 1]).all() and scores[0, 1] == 0
+    torch.testing.assert_close(points[0, 2], poses[0, 0], atol=0.1, rtol=0)
+
+
+def test_multiclass_topdown_targets_the_centred_animal_and_decodes_its_parts():
+    head = MulticlassTopDownHead(2, 2.0, 2, crop_size=32, n_classes=3)
+    points = torch.tensor([[[[10.0, 12.0], [20.0, 16.0]], [[2.0, 2.0], [4.0, 4.0]]]])
+    maps, identity = head.encode(points, (32, 32), torch.tensor([[2, 0]]))
+    assert identity.tolist() == [2]
+    decoded, _ = head.decode((maps, torch.zeros(1, 3)), 0.2)
+    torch.testing.assert_close(decoded[0, 0], points[0, 0], atol=0.1, rtol=0)
+    probabilities = head.classify((maps, torch.tensor([[0.0, 0.0, 10.0]])))
+    assert probabilities.argmax().item() == 2 and probabilities.sum().item() == pytest.approx(1.0)
+
+
+def test_pose_model_with_class_vectors_returns_logits():
+    backbone = UNet(1, filters=4, max_stride=8, output_stride=2, convs_per_block=1)
+    model = PoseModel(backbone, 3, n_classes=4).eval()
+    with torch.no_grad():
+        maps, logits = model(torch.rand(2, 1, 40, 40))
+    assert maps.shape == (2, 3, 20, 20) and logits.shape == (2, 4)
+    assert isinstance(model.classifier, ClassVectors)
+
+
+def test_class_loss_ignores_unknown_identities():
+    logits = torch.tensor([[5.0, 0.0], [0.0, 5.0], [9.0, -9.0]])
+    loss = class_loss(logits, torch.tensor([0, 1, -1]))
+    expected = torch.nn.functional.cross_entropy(logits[:2], torch.tensor([0, 1]))
+    torch.testing.assert_close(loss, expected)
+    assert class_loss(logits, torch.full((3,), -1)).item() == 0
