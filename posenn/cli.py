@@ -44,7 +44,7 @@ def run(action: Callable[[], object]) -> None:
 @app.command("config")
 def config_command(
     labels: Annotated[Path, typer.Argument(help="SLEAP labels (.slp) to derive the config from.")],
-    model_type: Annotated[str, typer.Option("--type", help="Model type: single_instance, centroid, centered_instance or bottomup.")] = "single_instance",
+    model_type: Annotated[str, typer.Option("--type", help="Model type: single_instance, centroid, centered_instance, bottomup, multiclass_bottomup or multiclass_topdown.")] = "single_instance",
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the YAML config.")] = Path("config.yaml"),
     instances: Annotated[str, typer.Option(help="Which instances are labels: user, predicted or all.")] = "all",
 ) -> None:
@@ -62,6 +62,7 @@ def config_command(
             f"sigma {config.model.sigma}, max stride {config.model.backbone.max_stride}"
             + (f", crop {config.model.crop_size} px" if config.model.crop_size else "")
             + (f", fields at stride {config.model.paf_stride}" if config.model.paf_stride else "")
+            + (f", identities {', '.join(config.model.classes)}" if config.model.classes else "")
             + (f", anchor {config.model.anchor_part}." if config.model.anchor_part else ".")
         )
 
