@@ -100,9 +100,10 @@ def decode_instances(head: Head, outputs: Outputs, peak_threshold: float) -> tup
         return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
     if isinstance(head, (BottomUpHead, MulticlassBottomUpHead)):
         return head.decode(outputs, peak_threshold)
-    if isinstance(outputs, tuple):
-        outputs = outputs[0]  # the part maps; a top-down identity head's class vectors are read by `classify`
-    points, point_scores = head.decode(outputs.float(), peak_threshold)
+    if isinstance(head, MulticlassTopDownHead):
+        points, point_scores = head.decode(outputs, peak_threshold)  # class vectors are read by `classify`
+    else:
+        points, point_scores = head.decode(outputs.float(), peak_threshold)
     found = ~torch.isnan(points[..., 0])
     scores = torch.where(found, point_scores, 0).sum(dim=-1) / found.sum(dim=-1).clamp_min(1)
     return points, point_scores, scores
