@@ -1,0 +1,44 @@
+"""Identities in predictions: kept aligned with instances, assigned once per frame, written as tracks."""
+
+import numpy as np
+import sleap_io as sio
+
+from posenn.inference.pipelines import FramePrediction, without_duplicates
+from posenn.inference.run import to_labeled_frame
+
+
+def prediction(identities=None, probabilities=None) -> FramePrediction:
+    points = np.stack([np.full((2, 2), 20.0 * i) + [[0, 0], [8, 6]] for i in range(3)]).astype(np.float32)
+    return FramePrediction(7, points, np.ones((3, 2), np.float32), np.array([0.9, 0.8, 0.7], np.float32),
+                           identities, probabilities)
+
+
+def test_subset_keeps_identities_with_their_instances():
+    subset = prediction(np.array([2, 0, 1]), np.eye(3)).subset(np.array([False, True, True]))
+    assert subset.identities.tolist() == [0, 1]
+    np.testing.assert_array_equal(subset.class_probabilities, np.eye(3)[1:])
+    assert subset.points[0, 0, 0] == 20
+
+
+def test_identities_are_assigned_once_per_frame():
+    probabilities = np.array([[0.8, 0.2], [0.7, 0.3], [0.1, 0.9]])
+    assigned = prediction(probabilities=probabilities).with_assigned_identities()
+    assert assigned.identities.tolist() == [0, -1, 1]
+
+
+def test_duplicates_are_removed_with_their_identities():
+    duplicated = prediction(np.array([0, 1, 2]))
+    duplicated.points[1] = duplicated.points[0] + 0.1
+    kept = without_duplicates(duplicated, 0.5)
+    assert kept.identities.tolist() == [0, 2]
+
+
+def test_identities_become_the_named_tracks():
+    skeleton = sio.Skeleton(["a", "b"])
+    tracks = [sio.Track("male"), sio.Track("female")]
+    video = sio.Video.from_filename("video.mp4")
+    frame = to_labeled_frame(prediction(np.array([1, -1, 0])), video, skeleton, tracks)
+    assert [inst.track.name if inst.track else None for inst in frame.instances] == ["female", None, "male"]
+    assert frame.instances[0].track is tracks[1]
+    untracked = to_labeled_frame(prediction(), video, skeleton, [])
+    assert all(inst.track is None for inst in untracked.instances)
