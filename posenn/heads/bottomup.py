@@ -116,7 +116,7 @@ class BottomUpHead:
 
     def limb_candidates(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> LimbCandidates:
         """Peaks of every part, and every candidate limb between them scored along its field."""
-        maps, fields = (output.float() for output in outputs)
+        maps, fields = (output.detach().float() for output in outputs)
         options = self.grouping
         peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, options.max_instances)
         edges = torch.tensor(self.edges, device=maps.device, dtype=torch.long).reshape(-1, 2)

@@ -105,7 +105,7 @@ class MulticlassBottomUpHead:
             point_scores: `(batch, classes, nodes)` peak values.
             identity_scores: `(batch, classes)` mean class-map value at the instance's parts.
         """
-        maps, identity_maps = (output.float() for output in outputs)
+        maps, identity_maps = (output.detach().float() for output in outputs)
         batch, nodes = maps.shape[:2]
         peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_peaks)  # (batch, nodes, peaks, ...)
         values = sample_maps(identity_maps, peaks.reshape(batch, -1, 2), self.output_stride)

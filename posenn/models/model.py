@@ -94,10 +94,6 @@ def decode_instances(head: Head, outputs: Outputs, peak_threshold: float) -> tup
     Bottom-up heads score instances by their limbs, multi-class bottom-up heads by their
     identity; the others by the mean score of the points they found.
     """
-    if isinstance(head, MulticlassBottomUpHead):
-        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
-    if isinstance(head, MulticlassTopDownHead):
-        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
     if isinstance(head, (BottomUpHead, MulticlassBottomUpHead)):
         return head.decode(outputs, peak_threshold)
     if isinstance(head, MulticlassTopDownHead):
@@ -187,6 +183,10 @@ def build_model(config: Config, head: Head) -> PoseModel:
         upsampling=backbone_config.upsampling,
         batch_norm=backbone_config.batch_norm,
     )
+    if isinstance(head, MulticlassBottomUpHead):
+        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
+    if isinstance(head, MulticlassTopDownHead):
+        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
     if isinstance(head, MulticlassBottomUpHead):
         return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
     if isinstance(head, MulticlassTopDownHead):

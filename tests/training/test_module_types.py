@@ -1,0 +1,43 @@
+"""Every model type goes through the training module: targets, loss, gradients, validation."""
+
+import pytest
+import torch
+
+from posenn.autoconfig import config_from_labels
+from posenn.config import config_to_dict
+from posenn.synth import generate
+from posenn.training.module import PoseModule
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+TYPES = ["single_instance", "centroid", "centered_instance", "bottomup", "multiclass_bottomup", "multiclass_topdown"]
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("types"), animals=2, frames=3, size=96, seed=0, identity=True)
+
+
+@pytest.mark.parametrize("model_type", TYPES)
+def test_training_step_and_validation_output(labels, model_type):
+    torch.manual_seed(0)
+    config = config_from_labels(labels, model_type, "user")
+    config.model.backbone.filters = 4
+    module = PoseModule(config_to_dict(config))
+    side = config.model.crop_size or 96
+    batch = {
+        "image": (torch.rand(2, 1, side, side) * 255).to(torch.uint8),
+        "points": torch.rand(2, 2, 15, 2) * side * 0.5 + side * 0.25,
+        "classes": torch.tensor([[0, 1], [1, -1]]),
+    }
+    prepared = module.prepare_batch(batch, augment=True)
+    loss, _ = module._loss(prepared)
+    loss.backward()
+    assert torch.isfinite(loss) and loss > 0
+    assert all(p.grad is not None for p in module.model.parameters() if p.requires_grad)
+    module.eval()
+    with torch.no_grad():
+        truth, points, scores, areas = module.validation_output(prepared, module(prepared["image"]))
+    instances = 1 if model_type in ("single_instance", "centered_instance", "multiclass_topdown") else 2
+    assert truth.shape == (2, instances, 1 if model_type == "centroid" else 15, 2)
+    assert points.shape[0] == 2 and points.shape[2:] == truth.shape[2:]
+    assert scores.shape == points.shape[:2] and areas.shape == truth.shape[:2]
