@@ -19,6 +19,7 @@ Results go to benchmarks/results/speed_ceilings.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 import warnings
@@ -151,12 +152,8 @@ def onnx_runner(model: PoseModel, batch: torch.Tensor, folder: Path) -> Callable
 
 
 def has_onnxruntime() -> bool:
-    """Whether ONNX Runtime can be imported."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether ONNX Runtime is installed."""
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def forward_rows(seconds: float, folder: Path) -> list[dict]:
