@@ -92,6 +92,13 @@ def central_node(points: list[np.ndarray]) -> int | None:
     return int(candidates[np.argmin(mean_distance[candidates])])
 
 
+def training_window(largest: float, frame_side: float, max_stride: int) -> int | None:
+    """Side of the random training windows of bottom-up models: 1.5 × the largest animal span,
+    rounded up to the max stride; None when that is not smaller than the frame."""
+    side = int(math.ceil(1.5 * largest / max_stride) * max_stride)
+    return side if side < frame_side else None
+
+
 def identity_classes(samples: list[LabeledSample], source: Path) -> list[str]:
     """The identities of identity models: the labels' track names, in order of first use.
 
@@ -170,8 +177,9 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
 
     Centroid models see animals small (about 64 px): they only need to find centres. Pose
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
-    margin, rounded up to the max stride. Bottom-up fields are drawn in bands at least two
-    cells wide, and limbs longer than the largest animal are penalised when grouping.
+    margin, rounded up to the max stride. Bottom-up models train on windows 1.5 × the largest
+    animal's span, their fields are drawn in bands at least two cells wide, and limbs longer than
+    the largest animal are penalised when grouping.
     """
     model = config.model
     target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE
@@ -187,6 +195,8 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     if model.type in ("centered_instance", "multiclass_topdown"):
         span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
         model.crop_size = int(math.ceil(span / backbone.max_stride) * backbone.max_stride)
+    if model.type in ("bottomup", "multiclass_bottomup"):
+        config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, backbone.max_stride)
     if model.type == "bottomup":
         model.paf_stride = model.output_stride
         model.paf_width = round(max(2.0 * model.paf_stride, 2.5 * model.sigma), 1)

@@ -98,6 +98,9 @@ class TrainConfig(Section):
     plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
     early_stopping_patience: int | None = Field(10, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)
+    random_crop: int | None = Field(
+        None, ge=16, description="Whole-frame models: train on square windows of this size (model-scale pixels) around a random animal."
+    )
     max_steps: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0.0)
     run_dir: Path = Path("models/run")

@@ -97,3 +97,32 @@ def crop_and_resize(frames: torch.Tensor, centres: torch.Tensor, frame_index: to
     padded = torch.nn.functional.pad(frames, (1, 1, 1, 1))
     crops = roi_align(padded, boxes, output_size=crop_size, spatial_scale=1.0, sampling_ratio=sampling, aligned=True)
     return crops, origins
+
+
+def random_animal_crops(
+    images: torch.Tensor, points: torch.Tensor, size: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training windows for whole-frame models: a `size` × `size` crop around one random animal
+    of each image, shifted by up to a quarter of the window.
+
+    Args:
+        images: `(batch, channels, height, width)` float images.
+        points: `(batch, instances, nodes, 2)` keypoints, NaN for unlabeled parts.
+        size: side of the window in pixels.
+
+    Returns:
+        The windows `(batch, channels, size, size)` and the points in window coordinates (NaN
+        outside the window).
+    """
+    batch, _, height, width = images.shape
+    centres = instance_centroids(points, None)  # (batch, instances, 2)
+    labeled = ~torch.isnan(centres[..., 0])
+    weights = labeled.float() + (~labeled.any(dim=1, keepdim=True)).float()  # no animal: any slot
+    chosen = torch.multinomial(weights, 1, generator=generator)[:, 0]
+    centre = centres[torch.arange(batch, device=images.device), chosen]
+    frame_centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=images.device)
+    centre = torch.where(torch.isnan(centre), frame_centre, centre)
+    jitter = (torch.rand(batch, 2, generator=generator, device=images.device) - 0.5) * (size / 2)
+    frame_index = torch.arange(batch, device=images.device)
+    windows, origins = crop_and_resize(images, centre + jitter, frame_index, size, 1.0)
+    return windows, drop_outside(points - origins[:, None, None, :], size, size)

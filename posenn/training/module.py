@@ -9,7 +9,7 @@ import torch
 
 from posenn.config import Config
 from posenn.data.augment import augment_batch, flip_permutation
-from posenn.data.crops import center_crop
+from posenn.data.crops import center_crop, random_animal_crops
 from posenn.data.preprocess import to_float_images
 from posenn.models.model import Outputs, build_head, build_model, decode_instances
 from posenn.evaluation.matching import bbox_areas
@@ -61,6 +61,8 @@ class PoseModule(L.LightningModule):
             images, points = augment_batch(images, points, self.config.augment, self.flip_permutation)
         if isinstance(self.head, CenteredInstanceHead):
             images, points = center_crop(images, points, self.head.crop_size)
+        elif augment and self.config.train.random_crop and self.config.train.random_crop < max(images.shape[-2:]):
+            images, points = random_animal_crops(images, points, self.config.train.random_crop)
         if isinstance(self.head, IDENTITY_HEADS):
             targets = self.head.encode(points, images.shape[-2:], batch["classes"])
         else:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from posenn.data.cache import FrameCache, resize_frame, scale_points
-from posenn.data.crops import center_crop, crop_and_resize, instance_crops, precrop_size
+from posenn.data.crops import center_crop, crop_and_resize, instance_crops, precrop_size, random_animal_crops
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -268,3 +268,21 @@ def test_training_crop_puts_a_point_at_its_scaled_coordinates(point, size, scale
         f"{width}×{height} frame at scale {scale} (resized to {resize_frame(frame, scale).shape[1::-1]}): blob at "
         f"{found.round(3).tolist()}, labels say {expected.round(3).tolist()}"
     )
+
+
+def test_random_animal_crops_cut_windows_around_an_animal():
+    torch.manual_seed(0)
+    images = torch.zeros(3, 1, 120, 160)
+    points = torch.full((3, 2, 2, 2), float("nan"))
+    points[0, 0] = torch.tensor([[30.0, 40.0], [34.0, 44.0]])
+    points[1, 1] = torch.tensor([[120.0, 90.0], [124.0, 94.0]])  # frame 2 has no animal
+    for frame, (x, y) in enumerate([(30, 40), (120, 90)]):
+        images[frame, 0, y, x] = 1.0  # a bright pixel on the first part
+    windows, moved = random_animal_crops(images, points, 48)
+    assert windows.shape == (3, 1, 48, 48)
+    for frame in range(2):
+        labeled = moved[frame][~torch.isnan(moved[frame, :, 0, 0])]
+        x, y = labeled[0, 0].round().long().tolist()
+        assert windows[frame, 0, y, x] == 1.0  # points moved with the pixels
+        assert abs(x - 23.5) <= 12.5 and abs(y - 23.5) <= 12.5  # within a quarter window of the centre
+    assert torch.isnan(moved[2]).all()
