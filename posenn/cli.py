@@ -107,6 +107,7 @@ def track_command(
     min_line_score: Annotated[Optional[float], typer.Option(min=-1.0, max=1.0, help="Bottom-up: weakest limb connection kept.")] = None,
     min_points: Annotated[Optional[int], typer.Option(min=1, help="Bottom-up: instances with fewer parts are dropped.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
     tracker: Annotated[str, typer.Option(help="Link instances across frames by oks, iou or centroid similarity; none to skip.")] = "oks",
     max_tracks: Annotated[Optional[int], typer.Option(min=1, help="Known number of animals: never more tracks.")] = None,
     track_window: Annotated[int, typer.Option(min=1, help="Frames a lost track stays a candidate.")] = 5,
@@ -124,6 +125,8 @@ def track_command(
 
         if device not in ("auto", "cpu", "cuda", "mps"):
             raise PosennError(f"--device '{device}': expected auto, cpu, cuda or mps.")
+        if runtime not in ("torch", "onnx"):
+            raise PosennError(f"--runtime '{runtime}': expected torch or onnx.")
         tracker_options = None
         if tracker != "none":
             tracker_options = TrackerOptions(
@@ -140,7 +143,7 @@ def track_command(
             raise PosennError("Give a model folder with -m (or --tracking-only to re-track a .slp).")
         options = TrackOptions(
             batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
-            min_line_score=min_line_score, min_points=min_points, device=device, frames=frames, quiet=quiet,
+            min_line_score=min_line_score, min_points=min_points, device=device, runtime=runtime, frames=frames, quiet=quiet,
             tracker=tracker_options,
         )
         track(input_path, model, target, options)
@@ -158,6 +161,38 @@ def parse_node_sigmas(default: float, per_node: list[str], node_names: list[str]
         except ValueError:
             raise PosennError(f"--node-sigma '{text}': expected NODE=VALUE, e.g. head=0.05.") from None
     return sigmas
+
+
+@app.command("export")
+def export_command(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Trained model folder.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .onnx (default: MODEL_DIR/model.onnx).")] = None,
+    height: Annotated[Optional[int], typer.Option(min=1, help="Input height in pixels at the model's scale (default: the crop size).")] = None,
+    width: Annotated[Optional[int], typer.Option(min=1, help="Input width (default: the height).")] = None,
+) -> None:
+    """Export a trained model to ONNX (input `images`: (batch, channels, height, width) floats in [0, 1])."""
+
+    def action() -> None:
+        import torch
+
+        from posenn.inference.onnx import export_model, output_names
+        from posenn.inference.predictor import load_model
+
+        model = load_model(model_dir, torch.device("cpu"))
+        size = height or model.config.model.crop_size
+        if size is None:
+            raise PosennError(
+                f"{model_dir}: a {model.config.model.type} model sees whole frames; give --height and --width "
+                "(the frame size times data.scale, multiples of the max stride)."
+            )
+        target = output or Path(model_dir) / "model.onnx"
+        difference = export_model(model.model, model.config.data.channels, size, width or size, target)
+        Console().print(
+            f"Wrote {target}: input images (batch, {model.config.data.channels}, {size}, {width or size}), "
+            f"outputs {', '.join(output_names(model.model))}; largest difference from PyTorch {difference:.1e}."
+        )
+
+    run(action)
 
 
 @app.command("eval")

@@ -162,3 +162,25 @@ def test_wrong_value_names_key_and_allowed_values(dance_run):
 def test_existing_run_is_not_overwritten(dance_run):
     result = invoke("train", dance_run / "config.yaml", f"train.run_dir={dance_run}")
     assert_user_error(result, "already holds a trained model", "--resume")
+
+
+def test_track_with_onnx_runtime_matches_torch(dance_run, shared_file, tmp_path):
+    pytest.importorskip("onnxruntime")
+    outputs = {}
+    for runtime in ("torch", "onnx"):
+        outputs[runtime] = tmp_path / f"{runtime}.slp"
+        result = invoke("track", shared_file("dance.mp4"), "-m", dance_run, "-o", outputs[runtime], "--frames", "0-5",
+                        "--runtime", runtime, "--device", "cpu", "--tracker", "none", "--quiet")
+        assert result.exit_code == 0, result.output
+    torch_points, onnx_points = (np.stack([lf.instances[0].numpy() for lf in sio.load_slp(str(outputs[r]))]) for r in ("torch", "onnx"))
+    np.testing.assert_allclose(onnx_points, torch_points, atol=0.05)
+    assert sio.load_slp(str(outputs["onnx"])).provenance["runtime"] == "onnx"
+
+
+def test_export_command(dance_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    result = invoke("export", dance_run, "-o", tmp_path / "dance.onnx")
+    assert result.exit_code == 2 and "give --height and --width" in result.output
+    result = invoke("export", dance_run, "-o", tmp_path / "dance.onnx", "--height", "128", "--width", "96")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dance.onnx").stat().st_size > 10_000 and "largest difference" in result.output

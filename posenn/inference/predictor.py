@@ -14,6 +14,7 @@ from posenn.config import Config, load_config
 from posenn.data.cache import resize_frame
 from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
+from posenn.inference.onnx import OnnxModel
 from posenn.io.video import to_channels
 from posenn.models.model import Head, PoseModel, build_head, build_model
 
@@ -39,7 +40,7 @@ class TrainedModel:
 
     path: Path
     config: Config
-    model: PoseModel
+    model: PoseModel | OnnxModel
     head: Head
 
     @property
@@ -67,8 +68,11 @@ def checkpoint_path(model_dir: Path) -> Path:
     raise PosennError(f"{model_dir}: no checkpoint (expected best.ckpt or last.ckpt); has training run?")
 
 
-def load_model(model_dir: Path, device: torch.device) -> TrainedModel:
-    """Load config and weights of a model folder onto `device`, in eval mode."""
+def load_model(model_dir: Path, device: torch.device, runtime: str = "torch") -> TrainedModel:
+    """Load config and weights of a model folder onto `device`, in eval mode.
+
+    With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`).
+    """
     path = checkpoint_path(model_dir)
     config = load_config(Path(model_dir) / "config.yaml")
     head = build_head(config)
@@ -79,6 +83,10 @@ def load_model(model_dir: Path, device: torch.device) -> TrainedModel:
         raise PosennError(f"{path}: cannot be read as a posenn checkpoint ({exc}).") from None
     weights = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
     model.load_state_dict(weights)
+    if runtime == "onnx":
+        if device.type != "cpu":
+            raise PosennError(f"--runtime onnx runs on the CPU; use --device cpu (got {device.type}).")
+        return TrainedModel(Path(model_dir), config, OnnxModel(model, config.data.channels), head)
     return TrainedModel(Path(model_dir), config, model.to(device).eval(), head)
 
 
