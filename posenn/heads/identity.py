@@ -3,7 +3,8 @@ track names, so every frame is labelled without frame-to-frame linking.
 
 - Multi-class bottom-up: part maps plus one class map per identity (Gaussians at all parts of
   the animal with that identity); each detected part goes to the identity whose class map is
-  highest there, one part per identity (Hungarian per frame and part).
+  highest there, one part per identity (Hungarian per frame and part on peak value × class
+  value).
 - Multi-class top-down: the centered-instance part maps plus a class vector (logits) of the
   centred animal; identities are assigned across a frame's animals by `assign_identities`.
 """
@@ -116,9 +117,12 @@ class MulticlassBottomUpHead:
         points = np.full((batch, self.n_classes, nodes, 2), np.nan, np.float32)
         point_scores = np.zeros((batch, self.n_classes, nodes), np.float32)
         identity_values = np.zeros((batch, self.n_classes, nodes), np.float32)
+        # A part's claim on an identity: its peak value times the identity's class map there, so a
+        # weak stray peak on another part of the same animal does not win over the true part.
+        claims = values * peak_scores[..., None]  # (batch, nodes, peaks, classes)
         for frame, node in np.argwhere(found.any(axis=-1)):
             candidates = np.flatnonzero(found[frame, node])
-            identities = assign_identities(values[frame, node, candidates], min_probability=peak_threshold)
+            identities = assign_identities(claims[frame, node, candidates], min_probability=peak_threshold)
             assigned = identities >= 0
             peak, identity = candidates[assigned], identities[assigned]
             points[frame, identity, node] = peaks[frame, node, peak]
