@@ -28,8 +28,8 @@ from posenn.io.video import iter_frames, open_video
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = DATA / "centered_pair_predictions.slp"
 VIDEO = DATA / "centered_pair_low_quality.mp4"
-# A CPU budget: half-resolution frames (flies of ~55 px), fine part maps, fields at stride 4.
-SETTINGS = ["data.scale=0.5", "model.output_stride=2", "model.paf_stride=4", "model.sigma=2.0", "augment.rotation=180"]
+# posenn config's choices (full resolution, training windows of 240 px around a fly), any rotation.
+SETTINGS = ["augment.rotation=180"]
 
 
 def accuracy(folder: Path, work: Path) -> dict:

@@ -24,6 +24,8 @@ TARGET_ANIMAL_SIZE = 160
 CENTROID_ANIMAL_SIZE = 64
 # Whole-frame models (single instance, centroid) see frames whose longest side is at most this.
 MAX_FRAME_SIDE = 512
+# Weight of the identity cross-entropy of multi-class top-down models against the part maps.
+CLASS_VECTOR_WEIGHT = 0.05
 # Centered-instance crops add this fraction of the animal size (and 8 px) as margin.
 CROP_MARGIN = 0.2
 
@@ -163,6 +165,10 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
     if model_type in ("multiclass_bottomup", "multiclass_topdown"):
         config.model.classes = identity_classes(samples, labels_path)
+    if model_type == "multiclass_topdown":
+        # Cross-entropy starts near log(classes), ~50× the part-map loss: weighted 1, it drowns
+        # the part maps while the classifier learns (measured on synthetic identities).
+        config.train.class_weight = CLASS_VECTOR_WEIGHT
     if model_type in ("centroid", "centered_instance", "multiclass_topdown"):
         anchor = central_node([s.points for s in samples])
         config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]

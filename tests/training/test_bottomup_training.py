@@ -10,8 +10,8 @@ from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.run import TrackOptions, track
 from posenn.training.run import train
 
-# Half-resolution frames (flies of ~55 px), fine part maps, fields at stride 4: a CPU budget.
-SETTINGS = ["data.scale=0.5", "model.output_stride=2", "model.paf_stride=4", "model.sigma=2.0", "augment.rotation=180"]
+# posenn config's choices (full resolution, training windows of 240 px around a fly), any rotation.
+SETTINGS = ["augment.rotation=180"]
 
 
 def mean_distances(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
