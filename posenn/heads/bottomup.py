@@ -15,6 +15,9 @@ from posenn.heads.confmaps import gaussian_maps, local_peaks
 from posenn.heads.grouping import GroupedInstances, assemble_instances, assign_limbs
 from posenn.heads.pafs import line_scores, part_affinity_fields
 
+# Candidate peaks per part are at least this many, however few instances are wanted: a stray
+# peak that outscores a true part must not push it out of the candidates.
+MIN_PEAKS_PER_PART = 8
 # A limb needs this fraction of its field samples to point along it (see `line_scores`).
 MIN_LINE_SUPPORT = 0.8
 
@@ -24,7 +27,8 @@ class GroupingOptions:
     """How decoded parts are grouped into instances.
 
     Attributes:
-        max_instances: at most this many animals per frame (also the peaks kept per part).
+        max_instances: at most this many animals per frame (and the peaks kept per part, at
+            least `MIN_PEAKS_PER_PART`).
         min_line_score: weakest mean field projection a limb may have.
         line_points: field samples along each candidate limb.
         max_edge_length: limbs longer than this (input pixels) are penalised; None for no penalty.
@@ -43,9 +47,9 @@ class LimbCandidates:
     """Decoded parts and scored candidate limbs of a batch, on the outputs' device.
 
     Attributes:
-        peaks: `(batch, nodes, max_instances, 2)` part positions, NaN past the last peak.
-        peak_scores: `(batch, nodes, max_instances)`.
-        scores: `(batch, edges, max_instances, max_instances)` line scores [source, destination].
+        peaks: `(batch, nodes, peaks, 2)` part positions, NaN past the last peak.
+        peak_scores: `(batch, nodes, peaks)`.
+        scores: `(batch, edges, peaks, peaks)` line scores [source, destination].
         allowed: same shape, bool: both parts found, score and support above their minimums.
     """
 
@@ -118,7 +122,8 @@ class BottomUpHead:
         """Peaks of every part, and every candidate limb between them scored along its field."""
         maps, fields = (output.detach().float() for output in outputs)
         options = self.grouping
-        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, options.max_instances)
+        peaks_per_part = max(options.max_instances, MIN_PEAKS_PER_PART)
+        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, peaks_per_part)
         edges = torch.tensor(self.edges, device=maps.device, dtype=torch.long).reshape(-1, 2)
         found = ~torch.isnan(peaks[..., 0])  # (batch, nodes, peaks)
         sources, destinations = torch.nan_to_num(peaks[:, edges[:, 0]]), torch.nan_to_num(peaks[:, edges[:, 1]])
