@@ -68,8 +68,9 @@ class PoseModel(nn.Module):
 
 
 class ClassVectors(nn.Module):
-    """Class logits from bottleneck features: the global average and the centre cell (where a
-    centred animal is) → two fully connected layers."""
+    """Class logits from bottleneck features of a crop centred on an animal: the average and the
+    maximum over the central half of the map (the animal, little of its neighbours) → two fully
+    connected layers."""
 
     def __init__(self, in_channels: int, n_classes: int, hidden: int = 128):
         super().__init__()
@@ -78,9 +79,9 @@ class ClassVectors(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """`(batch, channels, h, w)` → `(batch, n_classes)`."""
         height, width = features.shape[-2:]
-        pooled = features.mean(dim=(-2, -1))
-        centre = features[..., height // 2, width // 2]
-        return self.layers(torch.cat([pooled, centre], dim=1))
+        top, left = height // 4, width // 4
+        centre = features[..., top : height - top, left : width - left]
+        return self.layers(torch.cat([centre.mean(dim=(-2, -1)), centre.amax(dim=(-2, -1))], dim=1))
 
 
 Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead | BottomUpHead | MulticlassBottomUpHead | MulticlassTopDownHead
