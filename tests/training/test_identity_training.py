@@ -41,7 +41,7 @@ def compare_with_tracker(truth_path: Path, predictions: sio.Labels) -> tuple[dic
 
 def test_multiclass_topdown_keeps_identities(videos, tmp_path):
     train_labels, test_labels = videos
-    centroid = train_model(train_labels, "centroid", tmp_path / "centroid", 200, ["data.scale=0.5"])
+    centroid = train_model(train_labels, "centroid", tmp_path / "centroid", 300, ["data.scale=0.5"])
     identity = train_model(train_labels, "multiclass_topdown", tmp_path / "topdown", 3000, ["augment.rotation=180"])
     predictions = track(test_labels.with_suffix(".mp4"), [centroid, identity], tmp_path / "pred.slp", TrackOptions(quiet=True))
     identities, tracked = compare_with_tracker(test_labels, predictions)
