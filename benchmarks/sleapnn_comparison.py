@@ -275,13 +275,19 @@ def train_sleap_nn(venv: Path, configs: dict[str, Config], train: Path, val: Pat
 
 
 def predict_commands(venv: Path, posenn_dirs: list[Path], sleap_nn_dirs: list[Path], frames: str, work: Path) -> dict[str, list[str]]:
-    """The two prediction-and-tracking commands, same frames, batch, threshold and animal count."""
+    """The prediction-and-tracking commands, same frames, batch, threshold and animal count:
+    posenn with PyTorch, posenn with ONNX Runtime, sleap-nn."""
     posenn_cli = str(Path(sys.executable).parent / "posenn")
+
+    def posenn_command(runtime: str) -> list[str]:
+        return [posenn_cli, "track", str(FLIES_VIDEO), *sum((["-m", str(d)] for d in posenn_dirs), []),
+                "-o", str(work / f"posenn-{runtime}.slp"), "--frames", frames, "--batch-size", str(INFERENCE_BATCH),
+                "--peak-threshold", str(PEAK_THRESHOLD), "--max-instances", str(ANIMALS), "--device", "cpu",
+                "--tracker", "oks", "--runtime", runtime, "-q"]
+
     return {
-        "posenn": [posenn_cli, "track", str(FLIES_VIDEO), *sum((["-m", str(d)] for d in posenn_dirs), []),
-                   "-o", str(work / "posenn.slp"), "--frames", frames, "--batch-size", str(INFERENCE_BATCH),
-                   "--peak-threshold", str(PEAK_THRESHOLD), "--max-instances", str(ANIMALS), "--device", "cpu",
-                   "--tracker", "oks", "-q"],
+        "posenn": posenn_command("torch"),
+        "posenn-onnx": posenn_command("onnx"),
         "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(FLIES_VIDEO),
                      *sum((["-m", str(d)] for d in sleap_nn_dirs), []), "-o", str(work / "sleap-nn.slp"),
                      "--frames", frames, "-b", str(INFERENCE_BATCH), "--peak_threshold", str(PEAK_THRESHOLD),
@@ -313,7 +319,7 @@ def result_row(framework: str, version: str, training: list[Training], steps: in
 
 def ratio_row(ours: dict, theirs: dict) -> dict:
     """posenn / sleap-nn for every numeric column."""
-    ratios = {"framework": "posenn / sleap-nn"}
+    ratios = {"framework": f"{ours['framework']} / sleap-nn"}
     for key, value in list(ours.items())[1:]:
         other = theirs[key]
         numeric = isinstance(value, (int, float)) and isinstance(other, (int, float)) and other
@@ -352,12 +358,15 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
 
     ours = result_row("posenn", posenn.__version__, posenn_training, steps, inference["posenn"], args.frames,
-                      score(val, work / "posenn.slp"))
+                      score(val, work / "posenn-torch.slp"))
+    ours_onnx = result_row("posenn --runtime onnx", posenn.__version__, posenn_training, steps, inference["posenn-onnx"],
+                           args.frames, score(val, work / "posenn-onnx.slp"))
     theirs = result_row("sleap-nn", version, sleap_nn_training, steps, inference["sleap-nn"], args.frames,
                         score(val, work / "sleap-nn.slp"))
     name = "sleapnn_comparison"
     report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
-           f"{len(held_out)} held-out frames scored", [ours, theirs, ratio_row(ours, theirs)], name)
+           f"{len(held_out)} held-out frames scored",
+           [ours, ours_onnx, theirs, ratio_row(ours, theirs), ratio_row(ours_onnx, theirs)], name)
     add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work)
 
 
