@@ -8,6 +8,8 @@ from posenn.autoconfig import config_from_labels
 from posenn.config import with_overrides
 from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.run import TrackOptions, track
+from posenn.synth import generate
+from posenn.tracking import TrackerOptions
 from posenn.training.run import train
 
 # posenn config's choices (full resolution, training windows of 240 px around a fly), any rotation.
@@ -46,3 +48,20 @@ def test_flies_are_two_separate_instances(shared_file, tmp_path):
         f"OKS mAP {metrics['oks_map']:.3f} (AP50 {metrics['oks_ap50']:.3f}), dist p50 {metrics['dist_p50']:.2f} px"
     )
     assert np.mean(separated) >= 0.8
+
+
+def test_bottomup_from_config_to_tracked_predictions(tmp_path):
+    """The whole path on a small synthetic video: posenn config → train → track with the tracker."""
+    labels = generate(tmp_path / "synth", animals=2, frames=40, size=96, seed=3)
+    budget = [f"train.run_dir={tmp_path / 'run'}", "train.epochs=2", "train.steps_per_epoch=25"]
+    folder = train(with_overrides(config_from_labels(labels, "bottomup", "user"), budget), quiet=True)
+    options = TrackOptions(quiet=True, max_instances=2, tracker=TrackerOptions(max_tracks=2))
+    predictions = track(labels.with_suffix(".mp4"), [folder], tmp_path / "pred.slp", options)
+    assert predictions.skeleton.node_names == sio.load_slp(str(labels)).skeleton.node_names
+    assert len(predictions.tracks) <= 2
+    for frame in predictions:
+        assert 1 <= len(frame.instances) <= 2
+        for instance in frame.instances:
+            points = instance.numpy(scores=True)
+            assert (~np.isnan(points[:, 0])).sum() >= 2  # inference.min_points
+            assert 0 < instance.score <= 1 and instance.track is not None
