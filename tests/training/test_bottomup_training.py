@@ -58,10 +58,11 @@ def test_bottomup_from_config_to_tracked_predictions(tmp_path):
     options = TrackOptions(quiet=True, max_instances=2, tracker=TrackerOptions(max_tracks=2))
     predictions = track(labels.with_suffix(".mp4"), [folder], tmp_path / "pred.slp", options)
     assert predictions.skeleton.node_names == sio.load_slp(str(labels)).skeleton.node_names
-    assert len(predictions.tracks) <= 2
+    assert 1 <= len(predictions.tracks) <= 2
     for frame in predictions:
         assert 1 <= len(frame.instances) <= 2
         for instance in frame.instances:
             points = instance.numpy(scores=True)
             assert (~np.isnan(points[:, 0])).sum() >= 2  # inference.min_points
-            assert 0 < instance.score <= 1 and instance.track is not None
+            assert 0 < instance.score <= 1
+            assert instance.track is None or instance.track in predictions.tracks  # short tracklets stay untracked
