@@ -81,11 +81,6 @@ class BottomUpHead:
     paf_width: float
     grouping: GroupingOptions = GroupingOptions()
 
-    @property
-    def outputs(self) -> list[tuple[int, int]]:
-        """(channels, stride) of the model's outputs: part maps, then fields."""
-        return [(self.n_nodes, self.output_stride), (2 * len(self.edges), self.paf_stride)]
-
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
         return points

@@ -28,6 +28,13 @@ def input_to_grid(coords: torch.Tensor, stride: int) -> torch.Tensor:
     return (coords - (stride - 1) / 2) / stride
 
 
+def sampling_grid(coords: torch.Tensor, stride: int, height: int, width: int) -> torch.Tensor:
+    """Input pixel coordinates `(..., 2)` → `grid_sample` coordinates (align_corners=True) on a
+    map of `height` × `width` cells at `stride`."""
+    size = torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=coords.device, dtype=coords.dtype)
+    return 2 * input_to_grid(coords, stride) / size - 1
+
+
 def gaussian_maps(points: torch.Tensor, height: int, width: int, stride: int, sigma: float) -> torch.Tensor:
     """Render one unit-peak Gaussian per point; the maximum where instances overlap.
 

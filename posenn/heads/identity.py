@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from posenn.heads.centered_instance import CenteredInstanceHead
-from posenn.heads.confmaps import gaussian_maps, input_to_grid, local_peaks
+from posenn.heads.confmaps import gaussian_maps, local_peaks, sampling_grid
 
 
 def class_maps(points: torch.Tensor, classes: torch.Tensor, n_classes: int, height: int, width: int, stride: int, sigma: float) -> torch.Tensor:
@@ -44,9 +44,7 @@ def sample_maps(maps: torch.Tensor, points: torch.Tensor, stride: int) -> torch.
     """Bilinear values of `(batch, channels, h, w)` maps at `(batch, n, 2)` input-pixel points →
     `(batch, n, channels)`; NaN points read 0."""
     height, width = maps.shape[-2:]
-    grid = input_to_grid(torch.nan_to_num(points, nan=-1e4), stride)
-    size = torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=maps.device, dtype=maps.dtype)
-    grid = (2 * grid / size - 1)[:, :, None, :]  # (batch, n, 1, 2)
+    grid = sampling_grid(torch.nan_to_num(points, nan=-1e4), stride, height, width)[:, :, None, :]  # (batch, n, 1, 2)
     return F.grid_sample(maps, grid, align_corners=True, padding_mode="zeros")[..., 0].transpose(1, 2)
 
 

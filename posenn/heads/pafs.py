@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from posenn.heads.confmaps import grid_to_input, input_to_grid, output_size
+from posenn.heads.confmaps import grid_to_input, output_size, sampling_grid
 
 
 def spanning_edges(n_nodes: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -117,10 +117,7 @@ def line_scores(
     steps = torch.linspace(0, 1, n_points, device=fields.device, dtype=fields.dtype)
     samples = sources[:, :, :, None, None, :] + steps[:, None] * vector[..., None, :]  # (..., n_points, 2)
 
-    grid = input_to_grid(samples, stride)
-    size = torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=fields.device, dtype=fields.dtype)
-    grid = 2 * grid / size - 1  # grid_sample's [-1, 1] with align_corners=True
-    grid = grid.reshape(batch * edges, peaks * peaks, n_points, 2)
+    grid = sampling_grid(samples, stride, height, width).reshape(batch * edges, peaks * peaks, n_points, 2)
     sampled = F.grid_sample(fields.reshape(batch * edges, 2, height, width), grid, align_corners=True)
     sampled = sampled.reshape(batch, edges, 2, peaks, peaks, n_points)
     projection = sampled[:, :, 0] * unit[..., 0, None] + sampled[:, :, 1] * unit[..., 1, None]
