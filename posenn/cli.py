@@ -241,14 +241,15 @@ def synth_command(
     size: Annotated[int, typer.Option(min=64, help="Frame width and height in pixels (even).")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed of motion, background and noise.")] = 0,
     identity: Annotated[bool, typer.Option("--identity", help="Give each animal its own, learnable look.")] = False,
+    fps: Annotated[float, typer.Option(min=0.1, help="Frame rate; fewer frames per second means larger moves between frames.")] = 30.0,
 ) -> None:
     """Write a synthetic labeled video of walking animals with exact ground truth."""
 
     def action() -> None:
         from posenn.synth import generate
 
-        path = generate(out_dir, animals=animals, frames=frames, size=size, seed=seed, identity=identity)
-        Console().print(f"Wrote {path} and its video: {frames} frames, {animals} animals, {size}×{size} px.")
+        path = generate(out_dir, animals=animals, frames=frames, size=size, seed=seed, identity=identity, fps=fps)
+        Console().print(f"Wrote {path} and its video: {frames} frames, {animals} animals, {size}×{size} px, {fps:g} frames/s.")
 
     run(action)
 

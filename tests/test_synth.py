@@ -175,3 +175,17 @@ def test_impossible_arguments_are_refused_with_a_clear_message(argument: dict):
     name = next(iter(argument))
     with pytest.raises(PosennError, match=name):
         synth.synthesize(**argument)
+
+
+def test_synth_command_writes_the_frame_rate_asked_for(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from posenn.cli import app
+
+    result = CliRunner().invoke(app, ["synth", str(tmp_path), "--frames", "12", "--size", "64", "--fps", "5"])
+    assert result.exit_code == 0, result.output
+    assert "5 frames/s" in result.output
+    labels = sio.load_slp(str(tmp_path / "synth.slp"))
+    assert len(labels.labeled_frames) == 12
+    assert labels.video.backend_metadata["fps"] == 5.0
+    assert cv2.VideoCapture(str(tmp_path / "synth.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
