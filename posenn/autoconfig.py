@@ -26,6 +26,8 @@ CENTROID_ANIMAL_SIZE = 64
 MAX_FRAME_SIDE = 512
 # Weight of the identity cross-entropy of multi-class top-down models against the part maps.
 CLASS_VECTOR_WEIGHT = 0.05
+# Weight of the class maps of multi-class bottom-up models against the part maps.
+CLASS_MAP_WEIGHT = 0.1
 # Centered-instance crops add this fraction of the animal size (and 8 px) as margin.
 CROP_MARGIN = 0.2
 
@@ -169,6 +171,11 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
         # Cross-entropy starts near log(classes), ~50× the part-map loss: weighted 1, it drowns
         # the part maps while the classifier learns (measured on synthetic identities).
         config.train.class_weight = CLASS_VECTOR_WEIGHT
+    if model_type == "multiclass_bottomup":
+        # Class maps hold a peak at every part of every animal, so their loss outweighs the part
+        # maps'; weighted 1, 3000 steps on synthetic identities gave OKS mAP 0.01-0.03 against
+        # 0.62 at 0.1 (and 0.61 at 0.05, 0.45 at 0.2).
+        config.train.class_weight = CLASS_MAP_WEIGHT
     if model_type in ("centroid", "centered_instance", "multiclass_topdown"):
         anchor = central_node([s.points for s in samples])
         config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]

@@ -56,9 +56,13 @@ class FramePrediction:
         )
 
     def with_assigned_identities(self) -> FramePrediction:
-        """Identities from the class probabilities: each at most once per frame (Hungarian)."""
+        """Identities from the class probabilities, each at most once per frame (Hungarian).
+
+        An identity model knows every animal, so instances left without an identity (more
+        detections than identities: a stray or duplicate detection) are dropped.
+        """
         identities = assign_identities(self.class_probabilities)
-        return dataclasses.replace(self, identities=identities)
+        return dataclasses.replace(self, identities=identities).subset(identities >= 0)
 
 
 def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:

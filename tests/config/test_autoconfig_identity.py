@@ -26,6 +26,8 @@ def test_identities_are_the_track_names(identified, model_type):
     assert head.n_classes == 3
     if model_type == "multiclass_topdown":
         assert config.model.crop_size and config.model.anchor_part == "thorax"
+    # The identity loss is weighted down so the part maps still learn (see autoconfig).
+    assert config.train.class_weight == {"multiclass_topdown": 0.05, "multiclass_bottomup": 0.1}[model_type]
 
 
 def test_labels_without_tracks_are_a_clear_error(shared_file):

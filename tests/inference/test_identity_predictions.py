@@ -20,10 +20,12 @@ def test_subset_keeps_identities_with_their_instances():
     assert subset.points[0, 0, 0] == 20
 
 
-def test_identities_are_assigned_once_per_frame():
+def test_identities_are_assigned_once_per_frame_and_extra_instances_dropped():
     probabilities = np.array([[0.8, 0.2], [0.7, 0.3], [0.1, 0.9]])
     assigned = prediction(probabilities=probabilities).with_assigned_identities()
-    assert assigned.identities.tolist() == [0, -1, 1]
+    assert assigned.identities.tolist() == [0, 1]
+    assert assigned.points[:, 0, 0].tolist() == [0, 40]  # the second instance had no identity left
+    np.testing.assert_array_equal(assigned.class_probabilities, probabilities[[0, 2]])
 
 
 def test_duplicates_are_removed_with_their_identities():
