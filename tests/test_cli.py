@@ -177,6 +177,30 @@ def test_track_with_onnx_runtime_matches_torch(dance_run, shared_file, tmp_path)
     assert sio.load_slp(str(outputs["onnx"])).provenance["runtime"] == "onnx"
 
 
+def test_track_in_bfloat16_stays_close_to_float32(dance_run, shared_file, tmp_path):
+    outputs = {}
+    for precision in ("32", "bf16"):
+        outputs[precision] = tmp_path / f"{precision}.slp"
+        result = invoke("track", shared_file("dance.mp4"), "-m", dance_run, "-o", outputs[precision], "--frames", "0-5",
+                        "--precision", precision, "--device", "cpu", "--tracker", "none", "--quiet")
+        assert result.exit_code == 0, result.output
+    full, reduced = (sio.load_slp(str(outputs[p])) for p in ("32", "bf16"))
+    full_points, reduced_points = (np.stack([lf.instances[0].numpy() for lf in labels]) for labels in (full, reduced))
+    assert np.nanmedian(np.abs(reduced_points - full_points)) < 0.5  # pixels, on 0.25-scale maps
+    assert reduced.provenance["precision"] == "bf16"
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--precision", "8"], "expected 32, bf16 or 16"),
+    (["--precision", "16"], "needs a GPU"),
+    (["--precision", "bf16", "--runtime", "onnx"], "runs in float32"),
+])
+def test_unsupported_precisions_are_refused(dance_run, shared_file, tmp_path, arguments, message):
+    result = invoke("track", shared_file("dance.mp4"), "-m", dance_run, "-o", tmp_path / "out.slp", "--frames", "0-1",
+                    "--device", "cpu", *arguments)
+    assert_user_error(result, message)
+
+
 def test_export_command(dance_run, tmp_path):
     pytest.importorskip("onnxruntime")
     result = invoke("export", dance_run, "-o", tmp_path / "dance.onnx")

@@ -40,7 +40,7 @@ class TrainedModel:
 
     path: Path
     config: Config
-    model: PoseModel | OnnxModel
+    model: PoseModel | AutocastModel | OnnxModel
     head: Head
 
     @property
@@ -68,10 +68,42 @@ def checkpoint_path(model_dir: Path) -> Path:
     raise PosennError(f"{model_dir}: no checkpoint (expected best.ckpt or last.ckpt); has training run?")
 
 
-def load_model(model_dir: Path, device: torch.device, runtime: str = "torch") -> TrainedModel:
+class AutocastModel(torch.nn.Module):
+    """Runs a network in reduced precision (autocast) and hands its outputs back as float32."""
+
+    def __init__(self, model: PoseModel, device_type: str, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.device_type, self.dtype = model, device_type, dtype
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            outputs = self.model(images)
+        return tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
+
+
+PRECISIONS = {"bf16": torch.bfloat16, "16": torch.float16}
+
+
+def with_precision(model: PoseModel, device: torch.device, precision: str) -> PoseModel | AutocastModel:
+    """The model run in `precision`: "32", "bf16" (CPU or GPU) or "16" (GPU only).
+
+    Raises:
+        PosennError: for an unknown precision, or "16" on a CPU.
+    """
+    if precision == "32":
+        return model
+    if precision not in PRECISIONS:
+        raise PosennError(f"--precision '{precision}': expected 32, bf16 or 16.")
+    if precision == "16" and device.type == "cpu":
+        raise PosennError("--precision 16 needs a GPU; on a CPU use bf16.")
+    return AutocastModel(model, device.type, PRECISIONS[precision])
+
+
+def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", precision: str = "32") -> TrainedModel:
     """Load config and weights of a model folder onto `device`, in eval mode.
 
-    With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`).
+    With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`), in
+    float32; otherwise PyTorch runs it in `precision` (see `with_precision`).
     """
     path = checkpoint_path(model_dir)
     config = load_config(Path(model_dir) / "config.yaml")
@@ -86,10 +118,12 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch") ->
     if runtime == "onnx":
         if device.type != "cpu":
             raise PosennError(f"--runtime onnx runs on the CPU; use --device cpu (got {device.type}).")
+        if precision != "32":
+            raise PosennError(f"--runtime onnx runs in float32; --precision {precision} is for --runtime torch.")
         return TrainedModel(Path(model_dir), config, OnnxModel(model, config.data.channels), head)
     # Channels-last convolutions ran the top-down pair 1.7× faster on this CPU (speed_ceilings.py).
     model = model.to(device, memory_format=torch.channels_last).eval()
-    return TrainedModel(Path(model_dir), config, model, head)
+    return TrainedModel(Path(model_dir), config, with_precision(model, device, precision), head)
 
 
 @dataclass

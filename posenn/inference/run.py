@@ -36,6 +36,7 @@ class TrackOptions:
     min_points: int | None = None
     device: str = "auto"
     runtime: str = "torch"
+    precision: str = "32"
     frames: str | None = None
     quiet: bool = False
     tracker: TrackerOptions | None = None
@@ -130,7 +131,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
         raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
     device = resolve_device(options.device)
     models = [
-        with_grouping(load_model(path, device, options.runtime), min_line_score=options.min_line_score, min_points=options.min_points)
+        with_grouping(load_model(path, device, options.runtime, options.precision), min_line_score=options.min_line_score, min_points=options.min_points)
         for path in model_dirs
     ]
     check_same_skeleton(models)
@@ -183,6 +184,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
             "source": str(input_path.resolve()),
             "device": str(device),
             "runtime": options.runtime,
+            "precision": options.precision,
             "started": started.isoformat(timespec="seconds"),
             "elapsed_s": round(elapsed, 3),
             "host": platform.node(),
