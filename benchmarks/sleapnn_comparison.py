@@ -8,12 +8,18 @@ size, anchor; plus batch size, epochs × steps per epoch, learning rate, augment
 own command line, then predicts and tracks the last `--frames` frames of the video, which hold the
 held-out block. posenn's evaluation scores both on the held-out frames.
 
+posenn runs in `--precision` (bf16: bfloat16 autocast in training and inference, where the CPU
+has bfloat16 instructions; sleap-nn 0.3.5 has no such option and runs float32), and three ways:
+the matched pair in PyTorch, the matched pair in ONNX Runtime, and a fast pair whose centroid
+model sees the frames at half the matched scale (the centroid model is most of the pair's
+work; the centered-instance model, which places the parts, is the matched one).
+
 Every command runs as a child process, timed, with its peak resident memory read from the
 kernel (wait4). sleap-nn runs from its own virtualenv, made by `--install` with the torch
 already on this machine. Results go to benchmarks/results/sleapnn_comparison.json.
 
     python benchmarks/sleapnn_comparison.py --install             # once: sleap-nn into --venv
-    python benchmarks/sleapnn_comparison.py --steps 300 --frames 550
+    python benchmarks/sleapnn_comparison.py --steps 1000 --frames 1100
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ NOTES = [
     "train command wall: the whole command; sleap-nn's also predicts and scores its train and val splits "
     "after training, which it always does when it saves checkpoints",
     "inference: the whole command (start-up, model loading, prediction, tracking, saving)",
+    "posenn fast: the matched centered-instance model with a centroid model trained at half the matched input "
+    "scale; its training columns are the fast centroid's and the matched centered model's",
 ]
 
 
@@ -246,13 +254,13 @@ def sleap_nn_loop_seconds(log: Path) -> float:
 
 
 def train_posenn(configs: dict[str, Config], work: Path) -> list[Training]:
-    """`posenn train` for each config."""
+    """`posenn train` for each config (keys name the config and log files)."""
     runs = []
-    for model_type, config in configs.items():
-        path = work / f"posenn_{model_type}.yaml"
+    for name, config in configs.items():
+        path = work / f"posenn_{name}.yaml"
         save_config(config, path)
         command = run_measured([str(Path(sys.executable).parent / "posenn"), "train", str(path), "-q"],
-                               work / f"posenn_train_{model_type}.log", work)
+                               work / f"posenn_train_{name}.log", work)
         runs.append(Training(command, posenn_loop_seconds(config.train.run_dir)))
     return runs
 
@@ -274,20 +282,23 @@ def train_sleap_nn(venv: Path, configs: dict[str, Config], train: Path, val: Pat
     return runs, model_dirs
 
 
-def predict_commands(venv: Path, posenn_dirs: list[Path], sleap_nn_dirs: list[Path], frames: str, work: Path) -> dict[str, list[str]]:
+def predict_commands(venv: Path, posenn_pairs: dict[str, list[Path]], sleap_nn_dirs: list[Path], frames: str,
+                     precision: str, work: Path) -> dict[str, list[str]]:
     """The prediction-and-tracking commands, same frames, batch, threshold and animal count:
-    posenn with PyTorch, posenn with ONNX Runtime, sleap-nn."""
+    posenn with PyTorch (matched and fast pairs, in `precision`), posenn with ONNX Runtime,
+    sleap-nn. Each writes NAME.slp in `work`."""
     posenn_cli = str(Path(sys.executable).parent / "posenn")
 
-    def posenn_command(runtime: str) -> list[str]:
-        return [posenn_cli, "track", str(FLIES_VIDEO), *sum((["-m", str(d)] for d in posenn_dirs), []),
-                "-o", str(work / f"posenn-{runtime}.slp"), "--frames", frames, "--batch-size", str(INFERENCE_BATCH),
+    def posenn_command(name: str, pair: str, runtime: str) -> list[str]:
+        return [posenn_cli, "track", str(FLIES_VIDEO), *sum((["-m", str(d)] for d in posenn_pairs[pair]), []),
+                "-o", str(work / f"{name}.slp"), "--frames", frames, "--batch-size", str(INFERENCE_BATCH),
                 "--peak-threshold", str(PEAK_THRESHOLD), "--max-instances", str(ANIMALS), "--device", "cpu",
-                "--tracker", "oks", "--runtime", runtime, "-q"]
+                "--tracker", "oks", "--runtime", runtime, "--precision", precision if runtime == "torch" else "32", "-q"]
 
     return {
-        "posenn": posenn_command("torch"),
-        "posenn-onnx": posenn_command("onnx"),
+        "posenn": posenn_command("posenn", "matched", "torch"),
+        "posenn-onnx": posenn_command("posenn-onnx", "matched", "onnx"),
+        "posenn-fast": posenn_command("posenn-fast", "fast", "torch"),
         "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(FLIES_VIDEO),
                      *sum((["-m", str(d)] for d in sleap_nn_dirs), []), "-o", str(work / "sleap-nn.slp"),
                      "--frames", frames, "-b", str(INFERENCE_BATCH), "--peak_threshold", str(PEAK_THRESHOLD),
@@ -335,6 +346,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=550, help="Predict the last N frames of the video (default 550).")
     parser.add_argument("--held-out", type=int, default=110, help="Hold out the last N labeled frames (default 110).")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Both frameworks' learning rate (default 1e-3).")
+    parser.add_argument("--precision", choices=("32", "bf16"), default="bf16",
+                        help="posenn's training and PyTorch inference precision (default bf16).")
     parser.add_argument("--work", type=Path, help="Keep splits, configs, models, logs here (default: a temporary folder).")
     return parser.parse_args()
 
@@ -350,24 +363,33 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     epochs = max(1, args.steps // STEPS_PER_EPOCH)
     steps = epochs * STEPS_PER_EPOCH
     configs = {t: posenn_config(t, train, val, work / "posenn_models" / t, epochs, args.learning_rate) for t in MODEL_TYPES}
+    precision = ["train.precision=bf16-mixed"] if args.precision == "bf16" else []
+    ours_configs = {t: with_overrides(c, precision) for t, c in configs.items()}
+    fast_centroid = with_overrides(ours_configs["centroid"], [
+        f"data.scale={round(configs['centroid'].data.scale / 2, 3)}", f"train.run_dir={work / 'posenn_models' / 'centroid_fast'}"])
 
-    posenn_training = train_posenn(configs, work)
+    posenn_training = train_posenn(ours_configs, work)
+    fast_training = train_posenn({"centroid_fast": fast_centroid}, work) + posenn_training[1:]
     sleap_nn_training, sleap_nn_dirs = train_sleap_nn(args.venv, configs, train, val, work)
-    posenn_dirs = [config.train.run_dir for config in configs.values()]
-    commands = predict_commands(args.venv, posenn_dirs, sleap_nn_dirs, frames, work)
+    matched_dirs = [config.train.run_dir for config in configs.values()]
+    pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]]}
+    commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work)
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
 
-    ours = result_row("posenn", posenn.__version__, posenn_training, steps, inference["posenn"], args.frames,
-                      score(val, work / "posenn-torch.slp"))
-    ours_onnx = result_row("posenn --runtime onnx", posenn.__version__, posenn_training, steps, inference["posenn-onnx"],
-                           args.frames, score(val, work / "posenn-onnx.slp"))
-    theirs = result_row("sleap-nn", version, sleap_nn_training, steps, inference["sleap-nn"], args.frames,
-                        score(val, work / "sleap-nn.slp"))
+    def row(label: str, name: str, training: list[Training]) -> dict:
+        release = version if name == "sleap-nn" else posenn.__version__
+        return result_row(label, release, training, steps, inference[name], args.frames, score(val, work / f"{name}.slp"))
+
+    rows = [row(f"posenn {args.precision}", "posenn", posenn_training),
+            row("posenn --runtime onnx", "posenn-onnx", posenn_training),
+            row(f"posenn fast {args.precision}", "posenn-fast", fast_training)]
+    theirs = row("sleap-nn", "sleap-nn", sleap_nn_training)
     name = "sleapnn_comparison"
     report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
            f"{len(held_out)} held-out frames scored",
-           [ours, ours_onnx, theirs, ratio_row(ours, theirs), ratio_row(ours_onnx, theirs)], name)
+           [*rows, theirs, *(ratio_row(ours, theirs) for ours in rows)], name)
     add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work)
+    add_fast_settings(RESULTS_DIR / f"{name}.json", fast_centroid, args.precision)
 
 
 def parameter_counts(configs: dict[str, Config], work: Path) -> dict[str, dict[str, int]]:
@@ -400,6 +422,14 @@ def add_settings(path: Path, configs: dict[str, Config], steps: int, frames: str
         "predict_commands": {name: " ".join(Path(part).name if i == 0 else part for i, part in enumerate(command))
                              for name, command in commands.items()},
     }
+    path.write_text(json.dumps(payload, indent=2))
+
+
+def add_fast_settings(path: Path, fast_centroid: Config, precision: str) -> None:
+    """Record posenn's precision and the fast pair's centroid scale in the results file."""
+    payload = json.loads(path.read_text())
+    payload["settings"]["posenn_precision"] = precision
+    payload["settings"]["fast_centroid_scale"] = fast_centroid.data.scale
     path.write_text(json.dumps(payload, indent=2))
 
 
