@@ -1,6 +1,7 @@
 """A bottom-up model trained on a CPU budget separates the two flies on frames it never saw."""
 
 import numpy as np
+import pytest
 import sleap_io as sio
 from scipy.optimize import linear_sum_assignment
 
@@ -22,6 +23,7 @@ def mean_distances(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.nanmean(np.where(np.isnan(distances), np.nan, distances), axis=-1)
 
 
+@pytest.mark.slow  # 4-5 min on 2 cores; `make test` runs the synthetic end-to-end test below instead
 def test_flies_are_two_separate_instances(shared_file, tmp_path):
     labels = shared_file("centered_pair_predictions.slp")
     budget = [f"train.run_dir={tmp_path / 'bottomup'}", "train.epochs=16", "train.steps_per_epoch=50",
