@@ -4,11 +4,12 @@ Measures three rates in frames per second:
 
 - decode: sequential reading of the sample videos, with posenn's reader (`iter_frames`, which
   also converts colour) and with a bare `cv2.VideoCapture.read` loop;
-- forward: the top-down networks alone on preprocessed batches already in memory (centroid on
-  the scaled frame, centered instance on two crops per frame, the two flies), random weights,
-  eager PyTorch, channels_last, and ONNX Runtime when it is installed;
-- end to end: `posenn track` with a small trained top-down pair on the flies video, as a
-  fraction of the lower of the two ceilings (decode, forward).
+- forward: a small trained top-down pair's networks alone on preprocessed batches already in
+  memory (centroid on the scaled frames, centered instance on two crops per frame, the two
+  flies), called exactly as `posenn track` calls them, in each runtime and precision it offers:
+  PyTorch float32 and bfloat16 (channels-last) and ONNX Runtime when it is installed;
+- end to end: `posenn track` with tracking on the flies video in the same runtime and precision,
+  as a fraction of the lower of the two ceilings (decode, that forward).
 
 Results go to benchmarks/results/speed_ceilings.json.
 
@@ -22,7 +23,6 @@ import argparse
 import importlib.util
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,20 +32,20 @@ import sleap_io as sio
 import torch
 from common import report, train_model
 
-from posenn.autoconfig import config_from_labels
-from posenn.config import Config
 from posenn.data.cache import resize_frame
+from posenn.inference.predictor import TrainedModel, load_model
 from posenn.inference.run import TrackOptions, track
 from posenn.io.video import iter_frames
-from posenn.models.model import PoseModel
 from posenn.tracking import TrackerOptions
-from posenn.training.module import PoseModule
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FLIES_LABELS = DATA / "centered_pair_predictions.slp"
 FLIES_VIDEO = DATA / "centered_pair_low_quality.mp4"
 VIDEOS = ["centered_pair_low_quality.mp4", "centered_pair_small.mp4", "dance.mp4"]
 ANIMALS_PER_FRAME = 2
+Variant = tuple[str, str]  # (runtime, precision) as given to `posenn track`
+VARIANTS: list[Variant] = [("torch", "32"), ("torch", "bf16"), ("onnx", "32")]
+VARIANT_NAMES = {("torch", "32"): "pytorch float32", ("torch", "bf16"): "pytorch bfloat16", ("onnx", "32"): "onnxruntime"}
 BATCH_SIZE = 8
 CENTROID_STEPS = 100
 INSTANCE_STEPS = 50
@@ -94,25 +94,6 @@ def row(measure: str, variant: str, frames_per_second: float, note: str) -> dict
     return {"measure": measure, "variant": variant, "frames_per_second": round(frames_per_second, 1), "note": note}
 
 
-def random_model(model_type: str) -> tuple[Config, PoseModel]:
-    """A flies config for `model_type` and its network with random weights, in eval mode."""
-    config = config_from_labels(FLIES_LABELS, model_type, "predicted")
-    torch.manual_seed(0)
-    return config, PoseModule(config.model_dump(mode="json")).model.eval()
-
-
-def top_down_inputs() -> dict[str, tuple[PoseModel, torch.Tensor]]:
-    """For each top-down model: the network and one batch of its inputs (frames' worth: 8)."""
-    frame = np.zeros((384, 384, 1), np.uint8)
-    centroid_config, centroid = random_model("centroid")
-    scaled = resize_frame(frame, centroid_config.data.scale)
-    frames = torch.rand(BATCH_SIZE, 1, scaled.shape[0], scaled.shape[1])
-    instance_config, instance = random_model("centered_instance")
-    side = instance_config.model.crop_size
-    crops = torch.rand(BATCH_SIZE * ANIMALS_PER_FRAME, 1, side, side)
-    return {"centroid": (centroid, frames), "centered_instance": (instance, crops)}
-
-
 def seconds_per_call(run: Callable[[], object], seconds: float) -> float:
     """Mean seconds of one `run()` over about `seconds` of repeats, after two warm-up calls."""
     run(), run()
@@ -123,57 +104,39 @@ def seconds_per_call(run: Callable[[], object], seconds: float) -> float:
     return elapsed / calls
 
 
-def torch_runner(model: PoseModel, batch: torch.Tensor, channels_last: bool) -> Callable[[], object]:
-    """A call that runs `model` on `batch` under inference mode."""
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        batch = batch.contiguous(memory_format=torch.channels_last)
+def network_call(model: TrainedModel, batch: torch.Tensor) -> Callable[[], object]:
+    """A call of the network exactly as `posenn track` makes it (inference mode)."""
 
-    def run() -> torch.Tensor:
+    def run() -> object:
         with torch.inference_mode():
-            return model(batch)
+            return model.model(batch)
 
     return run
 
 
-def onnx_runner(model: PoseModel, batch: torch.Tensor, folder: Path) -> Callable[[], object]:
-    """A call that runs `model`, exported to ONNX for this batch shape, with ONNX Runtime."""
-    import onnxruntime
+def network_inputs(centroid: TrainedModel, instance: TrainedModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch of flies frames at the centroid model's scale, and the crops of their two flies
+    at the instance model's: `(batch, 1, h, w)` and `(batch * 2, 1, crop, crop)`, channels-last."""
+    video = sio.load_video(str(FLIES_VIDEO))
+    frames = [resize_frame(video[i], centroid.config.data.scale) for i in range(BATCH_SIZE)]
+    scaled = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+    side = instance.head.crop_size
+    crops = torch.rand(BATCH_SIZE * ANIMALS_PER_FRAME, 1, side, side)
+    return (scaled.contiguous(memory_format=torch.channels_last), crops.contiguous(memory_format=torch.channels_last))
 
-    path = folder / f"model_{'x'.join(map(str, batch.shape))}.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
-        torch.onnx.export(model, (batch,), str(path), dynamo=False, input_names=["images"], output_names=["maps"])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    images = batch.numpy()
-    return lambda: session.run(None, {"images": images})
+
+def forward_rate(models: list[Path], variant: Variant, seconds: float) -> float:
+    """Frames/s of the trained pair's networks alone, in one runtime and precision."""
+    runtime, precision = variant
+    centroid, instance = (load_model(path, torch.device("cpu"), runtime, precision) for path in models)
+    frames, crops = network_inputs(centroid, instance)
+    per_batch = seconds_per_call(network_call(centroid, frames), seconds) + seconds_per_call(network_call(instance, crops), seconds)
+    return BATCH_SIZE / per_batch
 
 
 def has_onnxruntime() -> bool:
     """Whether ONNX Runtime is installed."""
     return importlib.util.find_spec("onnxruntime") is not None
-
-
-def forward_rows(seconds: float, folder: Path) -> list[dict]:
-    """Forward rates (frames/s) of each top-down network and of the pair, per variant."""
-    inputs = top_down_inputs()
-    variants = ["eager", "channels_last"] + (["onnxruntime"] if has_onnxruntime() else [])
-    rows = []
-    for variant in variants:
-        per_frame = {}
-        for name, (model, batch) in inputs.items():
-            if variant == "onnxruntime":
-                run = onnx_runner(model, batch, folder)
-            else:
-                run = torch_runner(model, batch, channels_last=variant == "channels_last")
-            per_frame[name] = seconds_per_call(run, seconds) / BATCH_SIZE
-            shape = "x".join(map(str, batch.shape[1:]))
-            rows.append(row(f"forward {name}", variant, 1 / per_frame[name], f"batches of {len(batch)} x {shape}"))
-        both = sum(per_frame.values())
-        rows.append(row("forward top-down pair", variant, 1 / both, f"{ANIMALS_PER_FRAME} crops per frame"))
-    return rows
 
 
 def train_pair(work: Path) -> list[Path]:
@@ -185,20 +148,27 @@ def train_pair(work: Path) -> list[Path]:
     return [centroid, instance]
 
 
-def end_to_end_rows(models: list[Path], n_frames: int, ceiling: float, work: Path) -> list[dict]:
-    """`posenn track` on the flies video with tracking: the predict loop (its share of the
-    ceiling) and the whole call (adds loading the models, tracking and saving)."""
-    options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu",
-                           quiet=True, tracker=TrackerOptions())
+def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: float, seconds: float, work: Path) -> list[dict]:
+    """The forward ceiling of one runtime and precision, and `posenn track` with tracking in the
+    same runtime and precision: its predict loop (as a share of the lower ceiling) and the whole
+    call (adds loading the models, tracking and saving)."""
+    runtime, precision = variant
+    name = VARIANT_NAMES[variant]
+    forward = forward_rate(models, variant, seconds)
+    ceiling = min(decode, forward)
+    options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
+                           precision=precision, quiet=True, tracker=TrackerOptions())
     start = time.perf_counter()
-    labels = track(FLIES_VIDEO, models, work / "flies.slp", options)
+    labels = track(FLIES_VIDEO, models, work / f"flies_{runtime}_{precision}.slp", options)
     total = time.perf_counter() - start
     predicting = n_frames / labels.provenance["elapsed_s"]
     found = sum(len(lf.instances) for lf in labels) / n_frames
+    crops = f"batches of {BATCH_SIZE} frames, {ANIMALS_PER_FRAME} crops per frame"
     return [
-        row("end to end posenn track (flies)", "predict loop", predicting,
-            f"{predicting / ceiling:.0%} of the lower ceiling ({ceiling} frames/s); {found:.2f} flies found per frame"),
-        row("end to end posenn track (flies)", "whole call", n_frames / total, "with model loading, tracking, saving"),
+        row("forward top-down pair (trained)", name, forward, crops),
+        row("end to end posenn track (flies)", f"{name}, predict loop", predicting,
+            f"{predicting / ceiling:.0%} of the lower ceiling ({ceiling:.1f} frames/s); {found:.2f} flies found per frame"),
+        row("end to end posenn track (flies)", f"{name}, whole call", n_frames / total, "with model loading, tracking, saving"),
     ]
 
 
@@ -218,11 +188,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         rows = decode_rows(n_frames)
-        rows += forward_rows(timing_seconds, work)
         flies_decode = rows[0]["frames_per_second"]
-        pair_eager = next(r for r in rows if r["measure"] == "forward top-down pair" and r["variant"] == "eager")
-        ceiling = min(flies_decode, pair_eager["frames_per_second"])
-        rows += end_to_end_rows(train_pair(work), n_frames, ceiling, work)
+        models = train_pair(work)
+        for variant in VARIANTS if has_onnxruntime() else VARIANTS[:2]:
+            rows += variant_rows(models, variant, n_frames, flies_decode, timing_seconds, work)
     report(f"Inference speed ceilings on this machine ({n_frames} frames)", rows, "speed_ceilings")
 
 

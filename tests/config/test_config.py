@@ -205,7 +205,7 @@ def test_default_config_round_trip(tmp_path):
 def test_relative_label_paths_resolve_against_yaml_folder(tmp_path, monkeypatch):
     folder = tmp_path / "project"
     folder.mkdir()
-    path = write_yaml(folder / "c.yaml", {"data": {"train_labels": "labels/train.slp", "val_labels": "val.slp"}})
+    write_yaml(folder / "c.yaml", {"data": {"train_labels": "labels/train.slp", "val_labels": "val.slp"}})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
