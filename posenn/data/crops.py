@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-from torchvision.ops import roi_align
 
 from posenn.data.augment import drop_outside
 from posenn.data.cache import FrameCache
@@ -88,14 +87,18 @@ def crop_and_resize(frames: torch.Tensor, centres: torch.Tensor, frame_index: to
     """
     scaled_centres = (centres + 0.5) * scale - 0.5
     origins = torch.round(scaled_centres - crop_size / 2)
-    # roi_align(aligned=True) boxes are in pixel-corner coordinates; a 1-pixel zero border makes
-    # samples just outside the frame black, as in training pre-crops (roi_align would repeat
-    # the edge pixel there).
-    corners = origins / scale + 1
-    boxes = torch.cat([frame_index[:, None].to(frames.dtype), corners, corners + crop_size / scale], dim=1)
-    sampling = max(1, math.ceil(1 / scale))
-    padded = torch.nn.functional.pad(frames, (1, 1, 1, 1))
-    crops = roi_align(padded, boxes, output_size=crop_size, spatial_scale=1.0, sampling_ratio=sampling, aligned=True)
+    # Each crop pixel averages samples × samples bilinear samples spread over the frame pixels it
+    # covers (anti-aliasing when scale < 1); samples outside the frame fade to zero over one pixel.
+    samples = max(1, math.ceil(1 / scale))
+    offsets = (torch.arange(crop_size * samples, device=frames.device, dtype=frames.dtype) + 0.5) / samples
+    positions = (origins[:, None, :] + offsets[None, :, None]) / scale - 0.5  # (crops, crop * samples, 2) frame px
+    height, width = frames.shape[-2:]
+    normalised = (positions + 0.5) / torch.tensor([width, height], device=frames.device, dtype=frames.dtype) * 2 - 1
+    side = normalised.shape[1]
+    grid = torch.stack([normalised[:, None, :, 0].expand(-1, side, -1), normalised[:, :, None, 1].expand(-1, -1, side)], dim=-1)
+    crops = torch.nn.functional.grid_sample(frames[frame_index], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if samples > 1:
+        crops = torch.nn.functional.avg_pool2d(crops, samples)
     return crops, origins
 
 

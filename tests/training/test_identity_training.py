@@ -22,7 +22,7 @@ STEPS = 3000
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("identity")
-    train_labels = generate(work / "train", animals=2, frames=300, size=SIZE, seed=1, identity=True)
+    train_labels = generate(work / "train", animals=2, frames=600, size=SIZE, seed=1, identity=True)
     test_labels = generate(work / "test", animals=2, frames=150, size=SIZE, seed=2, identity=True, fps=5)
     return train_labels, test_labels
 
