@@ -5,8 +5,9 @@ Measures three rates in frames per second:
 - decode: sequential reading of the sample videos, with posenn's reader (`iter_frames`, which
   also converts colour) and with a bare `cv2.VideoCapture.read` loop;
 - forward: a small trained top-down pair's networks alone on preprocessed batches already in
-  memory (centroid on the scaled frames, centered instance on two crops per frame, the two
-  flies), called exactly as `posenn track` calls them, in each runtime and precision it offers:
+  memory (per batch, the centroid network on the scaled frames, then the centered-instance
+  network on as many crops per frame as `posenn track` found), called as `posenn track` calls
+  them, in each runtime and precision it offers:
   PyTorch float32 and bfloat16 (channels-last) and ONNX Runtime when it is installed;
 - end to end: `posenn track` with tracking on the flies video in the same runtime and precision,
   as a fraction of the lower of the two ceilings (decode, that forward).
@@ -104,34 +105,31 @@ def seconds_per_call(run: Callable[[], object], seconds: float) -> float:
     return elapsed / calls
 
 
-def network_call(model: TrainedModel, batch: torch.Tensor) -> Callable[[], object]:
-    """A call of the network exactly as `posenn track` makes it (inference mode)."""
-
-    def run() -> object:
-        with torch.inference_mode():
-            return model.model(batch)
-
-    return run
-
-
-def network_inputs(centroid: TrainedModel, instance: TrainedModel) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch of flies frames at the centroid model's scale, and the crops of their two flies
-    at the instance model's: `(batch, 1, h, w)` and `(batch * 2, 1, crop, crop)`, channels-last."""
+def network_inputs(centroid: TrainedModel, instance: TrainedModel, n_crops: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch of flies frames at the centroid model's scale, and `n_crops` crops at the
+    instance model's: `(batch, 1, h, w)` and `(n_crops, 1, crop, crop)`, channels-last."""
     video = sio.load_video(str(FLIES_VIDEO))
     frames = [resize_frame(video[i], centroid.config.data.scale) for i in range(BATCH_SIZE)]
     scaled = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
     side = instance.head.crop_size
-    crops = torch.rand(BATCH_SIZE * ANIMALS_PER_FRAME, 1, side, side)
+    crops = torch.rand(n_crops, 1, side, side)
     return (scaled.contiguous(memory_format=torch.channels_last), crops.contiguous(memory_format=torch.channels_last))
 
 
-def forward_rate(models: list[Path], variant: Variant, seconds: float) -> float:
-    """Frames/s of the trained pair's networks alone, in one runtime and precision."""
+def forward_rate(models: list[Path], variant: Variant, crops_per_frame: float, seconds: float) -> float:
+    """Frames/s of the trained pair's networks alone, in one runtime and precision: per batch,
+    the centroid network on the frames, then the instance network on their crops, as in
+    `posenn track`."""
     runtime, precision = variant
     centroid, instance = (load_model(path, torch.device("cpu"), runtime, precision) for path in models)
-    frames, crops = network_inputs(centroid, instance)
-    per_batch = seconds_per_call(network_call(centroid, frames), seconds) + seconds_per_call(network_call(instance, crops), seconds)
-    return BATCH_SIZE / per_batch
+    frames, crops = network_inputs(centroid, instance, round(crops_per_frame * BATCH_SIZE))
+
+    def run() -> None:
+        with torch.inference_mode():
+            centroid.model(frames)
+            instance.model(crops)
+
+    return BATCH_SIZE / seconds_per_call(run, seconds)
 
 
 def has_onnxruntime() -> bool:
@@ -149,13 +147,11 @@ def train_pair(work: Path) -> list[Path]:
 
 
 def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: float, seconds: float, work: Path) -> list[dict]:
-    """The forward ceiling of one runtime and precision, and `posenn track` with tracking in the
-    same runtime and precision: its predict loop (as a share of the lower ceiling) and the whole
-    call (adds loading the models, tracking and saving)."""
+    """`posenn track` with tracking in one runtime and precision, and the forward ceiling of the
+    same networks on as many crops per frame as it found: the predict loop (as a share of the
+    lower ceiling) and the whole call (adds loading the models, tracking and saving)."""
     runtime, precision = variant
     name = VARIANT_NAMES[variant]
-    forward = forward_rate(models, variant, seconds)
-    ceiling = min(decode, forward)
     options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
                            precision=precision, quiet=True, tracker=TrackerOptions())
     start = time.perf_counter()
@@ -163,7 +159,9 @@ def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: fl
     total = time.perf_counter() - start
     predicting = n_frames / labels.provenance["elapsed_s"]
     found = sum(len(lf.instances) for lf in labels) / n_frames
-    crops = f"batches of {BATCH_SIZE} frames, {ANIMALS_PER_FRAME} crops per frame"
+    forward = forward_rate(models, variant, found, seconds)
+    ceiling = min(decode, forward)
+    crops = f"batches of {BATCH_SIZE} frames, {found:.2f} crops per frame (the flies found end to end)"
     return [
         row("forward top-down pair (trained)", name, forward, crops),
         row("end to end posenn track (flies)", f"{name}, predict loop", predicting,
