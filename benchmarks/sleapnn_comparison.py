@@ -8,8 +8,10 @@ size, anchor; plus batch size, epochs × steps per epoch, learning rate, augment
 own command line, then predicts and tracks the last `--frames` frames of the video, which hold the
 held-out block. posenn's evaluation scores both on the held-out frames.
 
-posenn runs in `--precision` (bf16: bfloat16 autocast in training and inference, where the CPU
-has bfloat16 instructions; sleap-nn 0.3.5 has no such option and runs float32), and three ways:
+posenn trains in `--train-precision` (float32 by default: bfloat16 training runs more steps/s
+but learned less per step on the flies) and predicts in `--precision` (bf16 by default: bfloat16
+autocast, where the CPU has bfloat16 instructions; sleap-nn 0.3.5 has no such option and runs
+float32). posenn runs three ways:
 the matched pair in PyTorch, the matched pair in ONNX Runtime, and a fast pair whose centroid
 model sees the frames at half the matched scale (the centroid model is most of the pair's
 work; the centered-instance model, which places the parts, is the matched one).
@@ -346,8 +348,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=550, help="Predict the last N frames of the video (default 550).")
     parser.add_argument("--held-out", type=int, default=110, help="Hold out the last N labeled frames (default 110).")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Both frameworks' learning rate (default 1e-3).")
+    parser.add_argument("--train-precision", choices=("32", "bf16"), default="32",
+                        help="posenn's training precision (default 32).")
     parser.add_argument("--precision", choices=("32", "bf16"), default="bf16",
-                        help="posenn's training and PyTorch inference precision (default bf16).")
+                        help="posenn's PyTorch inference precision (default bf16).")
     parser.add_argument("--work", type=Path, help="Keep splits, configs, models, logs here (default: a temporary folder).")
     return parser.parse_args()
 
@@ -363,7 +367,7 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     epochs = max(1, args.steps // STEPS_PER_EPOCH)
     steps = epochs * STEPS_PER_EPOCH
     configs = {t: posenn_config(t, train, val, work / "posenn_models" / t, epochs, args.learning_rate) for t in MODEL_TYPES}
-    precision = ["train.precision=bf16-mixed"] if args.precision == "bf16" else []
+    precision = ["train.precision=bf16-mixed"] if args.train_precision == "bf16" else []
     ours_configs = {t: with_overrides(c, precision) for t, c in configs.items()}
     fast_centroid = with_overrides(ours_configs["centroid"], [
         f"data.scale={round(configs['centroid'].data.scale / 2, 3)}", f"train.run_dir={work / 'posenn_models' / 'centroid_fast'}"])
@@ -380,16 +384,16 @@ def compare(args: argparse.Namespace, work: Path) -> None:
         release = version if name == "sleap-nn" else posenn.__version__
         return result_row(label, release, training, steps, inference[name], args.frames, score(val, work / f"{name}.slp"))
 
-    rows = [row(f"posenn {args.precision}", "posenn", posenn_training),
+    rows = [row(f"posenn --precision {args.precision}", "posenn", posenn_training),
             row("posenn --runtime onnx", "posenn-onnx", posenn_training),
-            row(f"posenn fast {args.precision}", "posenn-fast", fast_training)]
+            row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training)]
     theirs = row("sleap-nn", "sleap-nn", sleap_nn_training)
     name = "sleapnn_comparison"
     report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
            f"{len(held_out)} held-out frames scored",
            [*rows, theirs, *(ratio_row(ours, theirs) for ours in rows)], name)
     add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work)
-    add_fast_settings(RESULTS_DIR / f"{name}.json", fast_centroid, args.precision)
+    add_fast_settings(RESULTS_DIR / f"{name}.json", fast_centroid, args.train_precision, args.precision)
 
 
 def parameter_counts(configs: dict[str, Config], work: Path) -> dict[str, dict[str, int]]:
@@ -425,10 +429,11 @@ def add_settings(path: Path, configs: dict[str, Config], steps: int, frames: str
     path.write_text(json.dumps(payload, indent=2))
 
 
-def add_fast_settings(path: Path, fast_centroid: Config, precision: str) -> None:
-    """Record posenn's precision and the fast pair's centroid scale in the results file."""
+def add_fast_settings(path: Path, fast_centroid: Config, train_precision: str, precision: str) -> None:
+    """Record posenn's precisions and the fast pair's centroid scale in the results file."""
     payload = json.loads(path.read_text())
-    payload["settings"]["posenn_precision"] = precision
+    payload["settings"]["posenn_train_precision"] = train_precision
+    payload["settings"]["posenn_inference_precision"] = precision
     payload["settings"]["fast_centroid_scale"] = fast_centroid.data.scale
     path.write_text(json.dumps(payload, indent=2))
 
