@@ -164,28 +164,27 @@ def test_existing_run_is_not_overwritten(dance_run):
     assert_user_error(result, "already holds a trained model", "--resume")
 
 
+def track_dance(model: Path, video: Path, output: Path, *options: str) -> tuple[np.ndarray, sio.Labels]:
+    """`posenn track` on the first 6 frames of the dance video; the first instance's points
+    `(frames, nodes, 2)` and the predictions."""
+    result = invoke("track", video, "-m", model, "-o", output, "--frames", "0-5", "--device", "cpu", "--tracker", "none",
+                    "--quiet", *options)
+    assert result.exit_code == 0, result.output
+    labels = sio.load_slp(str(output))
+    return np.stack([lf.instances[0].numpy() for lf in labels]), labels
+
+
 def test_track_with_onnx_runtime_matches_torch(dance_run, shared_file, tmp_path):
     pytest.importorskip("onnxruntime")
-    outputs = {}
-    for runtime in ("torch", "onnx"):
-        outputs[runtime] = tmp_path / f"{runtime}.slp"
-        result = invoke("track", shared_file("dance.mp4"), "-m", dance_run, "-o", outputs[runtime], "--frames", "0-5",
-                        "--runtime", runtime, "--device", "cpu", "--tracker", "none", "--quiet")
-        assert result.exit_code == 0, result.output
-    torch_points, onnx_points = (np.stack([lf.instances[0].numpy() for lf in sio.load_slp(str(outputs[r]))]) for r in ("torch", "onnx"))
+    torch_points, _ = track_dance(dance_run, shared_file("dance.mp4"), tmp_path / "torch.slp", "--runtime", "torch")
+    onnx_points, onnx = track_dance(dance_run, shared_file("dance.mp4"), tmp_path / "onnx.slp", "--runtime", "onnx")
     np.testing.assert_allclose(onnx_points, torch_points, atol=0.05)
-    assert sio.load_slp(str(outputs["onnx"])).provenance["runtime"] == "onnx"
+    assert onnx.provenance["runtime"] == "onnx"
 
 
 def test_track_in_bfloat16_stays_close_to_float32(dance_run, shared_file, tmp_path):
-    outputs = {}
-    for precision in ("32", "bf16"):
-        outputs[precision] = tmp_path / f"{precision}.slp"
-        result = invoke("track", shared_file("dance.mp4"), "-m", dance_run, "-o", outputs[precision], "--frames", "0-5",
-                        "--precision", precision, "--device", "cpu", "--tracker", "none", "--quiet")
-        assert result.exit_code == 0, result.output
-    full, reduced = (sio.load_slp(str(outputs[p])) for p in ("32", "bf16"))
-    full_points, reduced_points = (np.stack([lf.instances[0].numpy() for lf in labels]) for labels in (full, reduced))
+    full_points, _ = track_dance(dance_run, shared_file("dance.mp4"), tmp_path / "32.slp", "--precision", "32")
+    reduced_points, reduced = track_dance(dance_run, shared_file("dance.mp4"), tmp_path / "bf16.slp", "--precision", "bf16")
     assert np.nanmedian(np.abs(reduced_points - full_points)) < 0.5  # pixels, on 0.25-scale maps
     assert reduced.provenance["precision"] == "bf16"
 
