@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,6 +30,16 @@ def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, instan
     start = time.perf_counter()
     train(config, quiet=True)
     return run_dir, time.perf_counter() - start
+
+
+def seconds_per_call(run: Callable[[], object], seconds: float) -> float:
+    """Mean seconds of one `run()` over about `seconds` of repeats, after two warm-up calls."""
+    run(), run()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        run()
+        calls += 1
+    return elapsed / calls
 
 
 def machine() -> dict:

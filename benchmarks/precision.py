@@ -9,12 +9,10 @@ autocast channels-last. Untrained weights: speed does not depend on them.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from common import report
+from common import report, seconds_per_call
 
 from posenn.autoconfig import config_from_labels
 from posenn.models.model import build_head, build_model
@@ -22,17 +20,7 @@ from posenn.models.model import build_head, build_model
 FLIES_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "centered_pair_predictions.slp"
 VARIANTS = {"float32": (torch.contiguous_format, False), "float32 channels-last": (torch.channels_last, False),
             "bfloat16 channels-last": (torch.channels_last, True)}
-REPEATS = 20
-
-
-def per_second(run: Callable[[], object], items: int) -> float:
-    """Items per second over `REPEATS` calls of `run`, after three warm-up calls."""
-    for _ in range(3):
-        run()
-    start = time.perf_counter()
-    for _ in range(REPEATS):
-        run()
-    return round(items * REPEATS / (time.perf_counter() - start), 1)
+SECONDS = 5.0  # timing of each measurement
 
 
 def main() -> None:
@@ -58,9 +46,10 @@ def main() -> None:
                 model(crops)
 
         model.train()
-        steps = per_second(train_step, 1)
+        steps = 1 / seconds_per_call(train_step, SECONDS)
         model.eval()
-        rows.append({"variant": name, "training_steps_per_s": steps, "inference_crops_per_s": per_second(infer, 16)})
+        crops_per_s = len(crops) / seconds_per_call(infer, SECONDS)
+        rows.append({"variant": name, "training_steps_per_s": round(steps, 1), "inference_crops_per_s": round(crops_per_s, 1)})
     report(f"Fly centered-instance network ({crop}×{crop} crops), {torch.get_num_threads()} threads", rows, "precision")
 
 

@@ -375,7 +375,7 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     posenn_training = train_posenn(ours_configs, work)
     fast_training = train_posenn({"centroid_fast": fast_centroid}, work) + posenn_training[1:]
     sleap_nn_training, sleap_nn_dirs = train_sleap_nn(args.venv, configs, train, val, work)
-    matched_dirs = [config.train.run_dir for config in configs.values()]
+    matched_dirs = [config.train.run_dir for config in ours_configs.values()]
     pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]]}
     commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work)
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
@@ -392,8 +392,9 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
            f"{len(held_out)} held-out frames scored",
            [*rows, theirs, *(ratio_row(ours, theirs) for ours in rows)], name)
-    add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work)
-    add_fast_settings(RESULTS_DIR / f"{name}.json", fast_centroid, args.train_precision, args.precision)
+    posenn_only = {"posenn_train_precision": args.train_precision, "posenn_inference_precision": args.precision,
+                   "fast_centroid_scale": fast_centroid.data.scale}
+    add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work, posenn_only)
 
 
 def parameter_counts(configs: dict[str, Config], work: Path) -> dict[str, dict[str, int]]:
@@ -408,10 +409,12 @@ def parameter_counts(configs: dict[str, Config], work: Path) -> dict[str, dict[s
 
 
 def add_settings(path: Path, configs: dict[str, Config], steps: int, frames: str, held_out: list[int], commands: dict,
-                 work: Path) -> None:
-    """Record in the results file what was matched, what could not be, and the commands."""
+                 work: Path, posenn_only: dict) -> None:
+    """Record in the results file what was matched, what could not be, the commands, and
+    `posenn_only` settings (precisions, the fast centroid's scale)."""
     payload = json.loads(path.read_text())
     payload["settings"] = {
+        **posenn_only,
         "steps_per_model": steps,
         "predicted_frames": frames,
         "held_out_frames": f"{held_out[0]}-{held_out[-1]}",
@@ -426,15 +429,6 @@ def add_settings(path: Path, configs: dict[str, Config], steps: int, frames: str
         "predict_commands": {name: " ".join(Path(part).name if i == 0 else part for i, part in enumerate(command))
                              for name, command in commands.items()},
     }
-    path.write_text(json.dumps(payload, indent=2))
-
-
-def add_fast_settings(path: Path, fast_centroid: Config, train_precision: str, precision: str) -> None:
-    """Record posenn's precisions and the fast pair's centroid scale in the results file."""
-    payload = json.loads(path.read_text())
-    payload["settings"]["posenn_train_precision"] = train_precision
-    payload["settings"]["posenn_inference_precision"] = precision
-    payload["settings"]["fast_centroid_scale"] = fast_centroid.data.scale
     path.write_text(json.dumps(payload, indent=2))
 
 

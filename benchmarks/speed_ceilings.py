@@ -24,14 +24,13 @@ import argparse
 import importlib.util
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import sleap_io as sio
 import torch
-from common import report, train_model
+from common import report, seconds_per_call, train_model
 
 from posenn.data.cache import resize_frame
 from posenn.inference.predictor import TrainedModel, load_model
@@ -93,16 +92,6 @@ def decode_rows(n_frames: int) -> list[dict]:
 def row(measure: str, variant: str, frames_per_second: float, note: str) -> dict:
     """A table row."""
     return {"measure": measure, "variant": variant, "frames_per_second": round(frames_per_second, 1), "note": note}
-
-
-def seconds_per_call(run: Callable[[], object], seconds: float) -> float:
-    """Mean seconds of one `run()` over about `seconds` of repeats, after two warm-up calls."""
-    run(), run()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        run()
-        calls += 1
-    return elapsed / calls
 
 
 def network_inputs(centroid: TrainedModel, instance: TrainedModel, n_crops: int) -> tuple[torch.Tensor, torch.Tensor]:

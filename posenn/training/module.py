@@ -41,7 +41,7 @@ class PoseModule(L.LightningModule):
         self.save_hyperparameters({"config": config})
         self.config = Config.model_validate(config)
         self.head = build_head(self.config)
-        # Channels-last convolutions: 1.31× the steps/s of a float32 training step on this CPU
+        # Channels-last convolutions: 1.27–1.31× the steps/s of a float32 training step on this CPU
         # (benchmarks/precision.py), 1.12× over a whole epoch.
         self.model = build_model(self.config, self.head).to(memory_format=torch.channels_last)
         nodes = self.config.data.skeleton.nodes
