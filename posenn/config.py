@@ -54,7 +54,7 @@ class BackboneConfig(Section):
     filters_rate: float = Field(2.0, ge=1.0)
     max_stride: int = Field(16, ge=2)
     convs_per_block: int = Field(2, ge=1)
-    upsampling: Literal["bilinear", "transposed"] = "bilinear"
+    upsampling: Literal["bilinear", "bilinear_conv", "transposed"] = "bilinear"
     batch_norm: bool = True
 
 
@@ -108,12 +108,18 @@ class TrainConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    val_precision: Literal["auto", "32", "bf16"] = Field(
+        "auto",
+        description="Validation passes of a float32 run: 'auto' runs them in bfloat16 where the device has it natively "
+        "(CPUs with AVX-512 BF16 or AMX, CUDA GPUs), else in float32.",
+    )
 
-    @field_validator("precision", mode="before")
+    @field_validator("precision", "val_precision", mode="before")
     @classmethod
     def _precision_as_text(cls, value: Any) -> Any:
         """YAML reads `precision: 32` as a number; it means the string "32"."""
         return str(value) if isinstance(value, int) else value
+
     num_workers: int = Field(0, ge=0)
 
 

@@ -16,7 +16,7 @@ from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
 from posenn.inference.onnx import OnnxModel
 from posenn.io.video import to_channels
-from posenn.models.model import Head, PoseModel, build_head, build_model
+from posenn.models.model import Head, PoseModel, as_float, build_head, build_model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -77,8 +77,7 @@ class AutocastModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         with torch.autocast(self.device_type, dtype=self.dtype):
-            outputs = self.model(images)
-        return tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
+            return as_float(self.model(images))
 
 
 PRECISIONS = {"bf16": torch.bfloat16, "16": torch.float16}

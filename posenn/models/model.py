@@ -88,6 +88,11 @@ Head = SingleInstanceHead | CenteredInstanceHead | CentroidHead | BottomUpHead |
 Outputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+def as_float(outputs: Outputs) -> Outputs:
+    """Network outputs (one tensor or a tuple) as float32."""
+    return tuple(o.float() for o in outputs) if isinstance(outputs, tuple) else outputs.float()
+
+
 def decode_instances(head: Head, outputs: Outputs, peak_threshold: float) -> tuple[torch.Tensor, ...]:
     """Decode model outputs into points `(batch, instances, nodes, 2)`, point scores
     `(batch, instances, nodes)` and instance scores `(batch, instances)`.

@@ -1,8 +1,10 @@
 """UNet backbone: an encoder down to `max_stride`, a decoder back up to `output_stride`.
 
 Each level is `convs_per_block` 3×3 convolutions with ReLU; the encoder halves the resolution
-with max pooling, the decoder doubles it (bilinear + conv, or transposed conv) and concatenates
-the encoder's features of the same stride.
+with max pooling, the decoder doubles it and concatenates the encoder's features of the same
+stride. Doubling is bilinear interpolation alone ("bilinear", the classic UNet and sleap-nn's
+`up_interpolate`), interpolation then a 3×3 conv that halves the channels ("bilinear_conv"), or a
+transposed conv ("transposed").
 """
 
 from __future__ import annotations
@@ -26,18 +28,21 @@ def conv_block(in_channels: int, out_channels: int, convs: int, batch_norm: bool
 
 
 class Upsample(nn.Module):
-    """Double the resolution: bilinear interpolation then a 3×3 conv, or a transposed conv."""
+    """Double the resolution (see the module docstring for the modes); `out_channels` tells the
+    channels it hands on: `in_channels` for "bilinear", the requested ones otherwise."""
 
     def __init__(self, in_channels: int, out_channels: int, mode: str):
         super().__init__()
-        if mode == "transposed":
-            self.layer = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        interpolate = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        if mode == "bilinear":
+            self.layer, self.out_channels = interpolate, in_channels
+        elif mode == "bilinear_conv":
+            self.layer = nn.Sequential(interpolate, nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True))
+            self.out_channels = out_channels
+        elif mode == "transposed":
+            self.layer, self.out_channels = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2), out_channels
         else:
-            self.layer = nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                nn.Conv2d(in_channels, out_channels, 3, padding=1),
-                nn.ReLU(inplace=True),
-            )
+            raise ValueError(f"model.backbone.upsampling must be 'bilinear', 'bilinear_conv' or 'transposed', got {mode!r}.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
@@ -53,7 +58,7 @@ class UNet(nn.Module):
         max_stride: stride of the deepest level (a power of 2); depth = log2(max_stride).
         output_stride: stride of the returned features (a power of 2, ≤ max_stride).
         convs_per_block: 3×3 convolutions per level.
-        upsampling: "bilinear" or "transposed".
+        upsampling: "bilinear", "bilinear_conv" or "transposed".
         batch_norm: batch normalization after each convolution (faster, steadier training).
 
     Input `(batch, in_channels, H, W)` with H, W multiples of `max_stride`; output
@@ -96,8 +101,9 @@ class UNet(nn.Module):
         self.upsamples = nn.ModuleList()
         self.decoder = nn.ModuleList()
         for level in range(self.depth - 1, int(math.log2(output_stride)) - 1, -1):
-            self.upsamples.append(Upsample(channels, widths[level], upsampling))
-            self.decoder.append(conv_block(2 * widths[level], widths[level], convs_per_block, batch_norm))
+            upsample = Upsample(channels, widths[level], upsampling)
+            self.upsamples.append(upsample)
+            self.decoder.append(conv_block(upsample.out_channels + widths[level], widths[level], convs_per_block, batch_norm))
             channels = widths[level]
         self.out_channels = channels
 
@@ -138,10 +144,11 @@ class UNet(nn.Module):
             field += jump  # pool
             jump *= 2
         field += 2 * jump * self.convs_per_block  # bottleneck
-        bilinear = self.upsampling == "bilinear"
+        interpolated = self.upsampling in ("bilinear", "bilinear_conv")
+        upsample_convs = int(self.upsampling == "bilinear_conv")
         for _ in self.decoder:
-            if bilinear:
+            if interpolated:
                 field += jump  # interpolation reads 2 coarse cells
             jump //= 2
-            field += 2 * jump * (self.convs_per_block + int(bilinear))  # upsample conv + block convs
+            field += 2 * jump * (self.convs_per_block + upsample_convs)
         return field

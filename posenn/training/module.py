@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import lightning as L
@@ -11,12 +12,13 @@ from posenn.config import Config
 from posenn.data.augment import augment_batch, flip_permutation
 from posenn.data.crops import center_crop, random_animal_crops
 from posenn.data.preprocess import to_float_images
-from posenn.models.model import Outputs, build_head, build_model, decode_instances
+from posenn.models.model import Outputs, as_float, build_head, build_model, decode_instances
 from posenn.evaluation.matching import bbox_areas
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.bottomup import BottomUpHead
 from posenn.heads.centroid import CentroidHead
 from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
+from posenn.precision import has_native_bf16
 from posenn.training.validation import ValidationBatch, validation_metrics
 
 
@@ -84,28 +86,42 @@ class PoseModule(L.LightningModule):
         """Node names of what validation compares: the skeleton, or one centre per animal."""
         return ["centroid"] if isinstance(self.head, CentroidHead) else list(self.config.data.skeleton.nodes)
 
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, Outputs]:
+    def _loss(self, batch: dict, outputs: Outputs) -> torch.Tensor:
         """Peak-weighted MSE of the part maps, plus the weighted loss of a second output: MSE of
         fields (`train.paf_weight`) or class maps, cross-entropy of class vectors
         (`train.class_weight`)."""
-        outputs = self.model(batch["image"])
         train = self.config.train
         if not isinstance(outputs, tuple):
-            return peak_weighted_mse(outputs.float(), batch["targets"], train.peak_weight), outputs
+            return peak_weighted_mse(outputs.float(), batch["targets"], train.peak_weight)
         (maps, second), (targets, second_targets) = outputs, batch["targets"]
         loss = peak_weighted_mse(maps.float(), targets, train.peak_weight)
         if isinstance(self.head, MulticlassTopDownHead):
-            return loss + train.class_weight * class_loss(second.float(), second_targets), outputs
+            return loss + train.class_weight * class_loss(second.float(), second_targets)
         weight = train.paf_weight if isinstance(self.head, BottomUpHead) else train.class_weight
-        return loss + weight * peak_weighted_mse(second.float(), second_targets, train.peak_weight), outputs
+        return loss + weight * peak_weighted_mse(second.float(), second_targets, train.peak_weight)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
+        loss = self._loss(batch, self.model(batch["image"]))
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]))
         return loss
 
+    def validation_precision(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast for validation passes of a float32 run when `train.val_precision`
+        asks for it ("auto": where the device has native bfloat16); otherwise no change."""
+        train = self.config.train
+        wanted = train.val_precision == "bf16" or (train.val_precision == "auto" and has_native_bf16(self.device))
+        if train.precision != "32" or not wanted:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def validation_forward(self, images: torch.Tensor) -> Outputs:
+        """The network's float32 outputs, run in the validation precision."""
+        with self.validation_precision():
+            return as_float(self.model(images))
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        loss, outputs = self._loss(batch)
+        outputs = self.validation_forward(batch["image"])
+        loss = self._loss(batch, outputs)
         self.log("val_loss", loss, prog_bar=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)
         self.validation_outputs.append(self.validation_output(batch, outputs))
 

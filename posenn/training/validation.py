@@ -39,7 +39,7 @@ def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[Vali
     outputs = []
     for batch in loader:
         batch = module.prepare_batch(batch, augment=False)
-        outputs.append(module.validation_output(batch, module(batch["image"])))
+        outputs.append(module.validation_output(batch, module.validation_forward(batch["image"])))
     return outputs
 
 

@@ -14,7 +14,7 @@ from posenn.heads.single_instance import SingleInstanceHead
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
-@pytest.mark.parametrize("upsampling", ["bilinear", "transposed"])
+@pytest.mark.parametrize("upsampling", ["bilinear", "bilinear_conv", "transposed"])
 @pytest.mark.parametrize("max_stride, output_stride", [(8, 1), (8, 2), (8, 8), (16, 1), (16, 2), (16, 4), (32, 2), (32, 4)])
 def test_unet_output_shape(max_stride, output_stride, upsampling):
     torch.manual_seed(0)
@@ -26,6 +26,21 @@ def test_unet_output_shape(max_stride, output_stride, upsampling):
     assert unet.out_channels == round(4 * 1.5**level)
     assert out.shape == (2, unet.out_channels, height // output_stride, width // output_stride)
     assert torch.isfinite(out).all()
+
+
+def test_bilinear_decoder_matches_sleap_nn_parameter_count():
+    """Interpolation alone, then the block on [upsampled, skip]: sleap-nn's UNet with
+    `up_interpolate` and no batch norm has 1,917,704 parameters with a 24-channel head (filters 16,
+    rate 2, max stride 16, output stride 4), as counted from its checkpoint."""
+    unet = UNet(1, filters=16, max_stride=16, output_stride=4, upsampling="bilinear", batch_norm=False)
+    model = PoseModel(unet, head_channels=24)
+    assert sum(p.numel() for p in model.parameters()) == 1_917_704
+    assert [block[0].in_channels for block in unet.decoder] == [256 + 128, 128 + 64]
+
+
+def test_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="upsampling must be 'bilinear', 'bilinear_conv' or 'transposed', got 'nearest'"):
+        UNet(1, upsampling="nearest")
 
 
 def test_unet_depth_and_widths():
@@ -137,24 +152,29 @@ def test_receptive_field_matches_measurement(max_stride, output_stride, convs, u
 
 
 @pytest.mark.parametrize(
-    "max_stride, output_stride, convs",
-    [(2, 1, 1), (8, 1, 2), (16, 2, 2)],
+    "max_stride, output_stride, convs, upsampling",
+    [(2, 1, 1, "bilinear_conv"), (8, 1, 2, "bilinear_conv"), (16, 2, 2, "bilinear_conv"), (2, 1, 1, "bilinear"), (4, 1, 1, "bilinear")],
 )
-def test_receptive_field_bilinear_matches_measurement(max_stride, output_stride, convs):
+def test_receptive_field_bilinear_matches_measurement(max_stride, output_stride, convs, upsampling):
     """Bilinear upsampling reads 2 coarse cells per fine cell, so each decoder level widens the
-    field by one coarse cell beyond its convolutions; the measured field is the same for every
-    output cell."""
-    fields = empirical_fields(max_stride, output_stride, convs, "bilinear")
+    field by one coarse cell beyond its convolutions (and the optional upsampling conv); the
+    measured field is the same for every output cell while at most one level is pure
+    interpolation."""
+    fields = empirical_fields(max_stride, output_stride, convs, upsampling)
     assert len(set(fields)) == 1
-    unet = UNet(1, max_stride=max_stride, output_stride=output_stride, convs_per_block=convs, upsampling="bilinear")
+    unet = UNet(1, max_stride=max_stride, output_stride=output_stride, convs_per_block=convs, upsampling=upsampling)
     assert unet.receptive_field() == fields[0]
 
 
-@pytest.mark.parametrize("max_stride, output_stride, convs", [(8, 1, 2), (16, 2, 2), (4, 1, 1)])
-def test_receptive_field_transposed_multi_level_is_within_measured_range(max_stride, output_stride, convs):
-    """With two or more transposed-conv levels the field depends on the output cell's phase
-    (e.g. 92 or 100 px for max stride 8, output stride 1); the formula lies between."""
-    fields = empirical_fields(max_stride, output_stride, convs, "transposed")
-    unet = UNet(1, max_stride=max_stride, output_stride=output_stride, convs_per_block=convs, upsampling="transposed")
+@pytest.mark.parametrize(
+    "max_stride, output_stride, convs, upsampling",
+    [(8, 1, 2, "transposed"), (16, 2, 2, "transposed"), (4, 1, 1, "transposed"), (8, 1, 2, "bilinear"), (16, 2, 2, "bilinear")],
+)
+def test_receptive_field_multi_level_is_within_measured_range(max_stride, output_stride, convs, upsampling):
+    """With two or more transposed-conv (or conv-free bilinear) levels the field depends on the
+    output cell's phase (e.g. 92 or 100 px for max stride 8, output stride 1, transposed); the
+    formula lies between."""
+    fields = empirical_fields(max_stride, output_stride, convs, upsampling)
+    unet = UNet(1, max_stride=max_stride, output_stride=output_stride, convs_per_block=convs, upsampling=upsampling)
     assert min(fields) <= unet.receptive_field() <= max(fields)
     assert max(fields) - min(fields) <= max_stride
