@@ -8,13 +8,12 @@ size, anchor; plus batch size, epochs × steps per epoch, learning rate, augment
 own command line, then predicts and tracks the last `--frames` frames of the video, which hold the
 held-out block. posenn's evaluation scores both on the held-out frames.
 
-posenn trains in `--train-precision` (float32 by default: bfloat16 training runs more steps/s
-but learned less per step on the flies) and predicts in `--precision` (bf16 by default: bfloat16
-autocast, where the CPU has bfloat16 instructions; sleap-nn 0.3.5 has no such option and runs
-float32). posenn runs three ways:
-the matched pair in PyTorch, the matched pair in ONNX Runtime, and a fast pair whose centroid
-model sees the frames at half the matched scale (the centroid model is most of the pair's
-work; the centered-instance model, which places the parts, is the matched one).
+posenn predicts in `--precision` (bf16 by default: bfloat16 autocast, where the CPU has bfloat16
+instructions; sleap-nn 0.3.5 has no such option and runs float32). posenn runs four ways: the
+matched pair trained in float32, in PyTorch and in ONNX Runtime; a fast pair whose centroid
+model sees the frames at half the matched scale (the centroid model is most of the pair's work;
+the centered-instance model, which places the parts, is the matched one); and the matched pair
+trained in bfloat16 mixed precision (`train.precision=bf16-mixed`).
 
 Every command runs as a child process, timed, with its peak resident memory read from the
 kernel (wait4). sleap-nn runs from its own virtualenv, made by `--install` with the torch
@@ -70,7 +69,8 @@ NO_SLEAP_NN_EQUIVALENT = [
 ]
 NOTES = [
     "train steps/s: steps over each framework's training loop (posenn: trainer set-up to last epoch, from "
-    "training_log.csv; sleap-nn: its 'Starting/Finished training loop' log lines), validation included",
+    "training_log.csv; sleap-nn: its 'Starting/Finished training loop' log lines), validation included; posenn "
+    "validates a float32 run in bfloat16 on CPUs with native bfloat16 (train.val_precision: auto)",
     "train command wall: the whole command; sleap-nn's also predicts and scores its train and val splits "
     "after training, which it always does when it saves checkpoints",
     "inference: the whole command (start-up, model loading, prediction, tracking, saving)",
@@ -301,6 +301,7 @@ def predict_commands(venv: Path, posenn_pairs: dict[str, list[Path]], sleap_nn_d
         "posenn": posenn_command("posenn", "matched", "torch"),
         "posenn-onnx": posenn_command("posenn-onnx", "matched", "onnx"),
         "posenn-fast": posenn_command("posenn-fast", "fast", "torch"),
+        "posenn-bf16": posenn_command("posenn-bf16", "bf16", "torch"),
         "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(FLIES_VIDEO),
                      *sum((["-m", str(d)] for d in sleap_nn_dirs), []), "-o", str(work / "sleap-nn.slp"),
                      "--frames", frames, "-b", str(INFERENCE_BATCH), "--peak_threshold", str(PEAK_THRESHOLD),
@@ -348,8 +349,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=550, help="Predict the last N frames of the video (default 550).")
     parser.add_argument("--held-out", type=int, default=110, help="Hold out the last N labeled frames (default 110).")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Both frameworks' learning rate (default 1e-3).")
-    parser.add_argument("--train-precision", choices=("32", "bf16"), default="32",
-                        help="posenn's training precision (default 32).")
     parser.add_argument("--precision", choices=("32", "bf16"), default="bf16",
                         help="posenn's PyTorch inference precision (default bf16).")
     parser.add_argument("--work", type=Path, help="Keep splits, configs, models, logs here (default: a temporary folder).")
@@ -367,16 +366,18 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     epochs = max(1, args.steps // STEPS_PER_EPOCH)
     steps = epochs * STEPS_PER_EPOCH
     configs = {t: posenn_config(t, train, val, work / "posenn_models" / t, epochs, args.learning_rate) for t in MODEL_TYPES}
-    precision = ["train.precision=bf16-mixed"] if args.train_precision == "bf16" else []
-    ours_configs = {t: with_overrides(c, precision) for t, c in configs.items()}
-    fast_centroid = with_overrides(ours_configs["centroid"], [
+    bf16_configs = {f"{t}_bf16": with_overrides(c, ["train.precision=bf16-mixed", f"train.run_dir={c.train.run_dir}_bf16"])
+                    for t, c in configs.items()}
+    fast_centroid = with_overrides(configs["centroid"], [
         f"data.scale={round(configs['centroid'].data.scale / 2, 3)}", f"train.run_dir={work / 'posenn_models' / 'centroid_fast'}"])
 
-    posenn_training = train_posenn(ours_configs, work)
+    posenn_training = train_posenn(configs, work)
+    bf16_training = train_posenn(bf16_configs, work)
     fast_training = train_posenn({"centroid_fast": fast_centroid}, work) + posenn_training[1:]
     sleap_nn_training, sleap_nn_dirs = train_sleap_nn(args.venv, configs, train, val, work)
-    matched_dirs = [config.train.run_dir for config in ours_configs.values()]
-    pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]]}
+    matched_dirs = [config.train.run_dir for config in configs.values()]
+    pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]],
+             "bf16": [config.train.run_dir for config in bf16_configs.values()]}
     commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work)
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
 
@@ -386,13 +387,14 @@ def compare(args: argparse.Namespace, work: Path) -> None:
 
     rows = [row(f"posenn --precision {args.precision}", "posenn", posenn_training),
             row("posenn --runtime onnx", "posenn-onnx", posenn_training),
-            row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training)]
+            row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training),
+            row(f"posenn trained bf16-mixed, --precision {args.precision}", "posenn-bf16", bf16_training)]
     theirs = row("sleap-nn", "sleap-nn", sleap_nn_training)
     name = "sleapnn_comparison"
     report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
            f"{len(held_out)} held-out frames scored",
            [*rows, theirs, *(ratio_row(ours, theirs) for ours in rows)], name)
-    posenn_only = {"posenn_train_precision": args.train_precision, "posenn_inference_precision": args.precision,
+    posenn_only = {"posenn_inference_precision": args.precision,
                    "fast_centroid_scale": fast_centroid.data.scale}
     add_settings(RESULTS_DIR / f"{name}.json", configs, steps, frames, held_out, commands, work, posenn_only)
 
