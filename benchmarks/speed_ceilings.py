@@ -10,11 +10,12 @@ Measures three rates in frames per second:
   them, in each runtime and precision it offers:
   PyTorch float32 and bfloat16 (channels-last) and ONNX Runtime when it is installed;
 - end to end: `posenn track` with tracking on the flies video in the same runtime and precision,
-  as a fraction of the lower of the two ceilings (decode, that forward).
+  as a fraction of the lower of the two ceilings (decode, that forward); the run and the forward
+  timing alternate for `--rounds` rounds and their medians are compared.
 
 Results go to benchmarks/results/speed_ceilings.json.
 
-    python benchmarks/speed_ceilings.py              # 1100 frames, about 6 minutes on 2 cores
+    python benchmarks/speed_ceilings.py              # 1100 frames, 3 rounds, about 8 minutes on 2 cores
     python benchmarks/speed_ceilings.py --quick      # 200 frames, shorter timing and training
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -135,34 +137,44 @@ def train_pair(work: Path) -> list[Path]:
     return [centroid, instance]
 
 
-def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: float, seconds: float, work: Path) -> list[dict]:
+def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: float, seconds: float, rounds: int,
+                 work: Path) -> list[dict]:
     """`posenn track` with tracking in one runtime and precision, and the forward ceiling of the
-    same networks on as many crops per frame as it found: the predict loop (as a share of the
-    lower ceiling) and the whole call (adds loading the models, tracking and saving)."""
+    same networks on as many crops per frame as it found, measured in turn for `rounds` rounds
+    (this VM's speed drifts by up to a quarter within minutes, so the two are measured side by
+    side and the medians compared): the predict loop (as a share of the lower ceiling) and the
+    whole call (adds loading the models, tracking and saving)."""
     runtime, precision = variant
     name = VARIANT_NAMES[variant]
     options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
                            precision=precision, quiet=True, tracker=TrackerOptions())
-    start = time.perf_counter()
-    labels = track(FLIES_VIDEO, models, work / f"flies_{runtime}_{precision}.slp", options)
-    total = time.perf_counter() - start
-    predicting = n_frames / labels.provenance["elapsed_s"]
-    found = sum(len(lf.instances) for lf in labels) / n_frames
-    forward = forward_rate(models, variant, found, seconds)
-    ceiling = min(decode, forward)
+    forward, predicting, whole, found = [], [], [], 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        labels = track(FLIES_VIDEO, models, work / f"flies_{runtime}_{precision}.slp", options)
+        whole.append(n_frames / (time.perf_counter() - start))
+        predicting.append(n_frames / labels.provenance["elapsed_s"])
+        found = sum(len(lf.instances) for lf in labels) / n_frames
+        forward.append(forward_rate(models, variant, found, seconds))
+    forward_median, predicting_median = statistics.median(forward), statistics.median(predicting)
+    ceiling = min(decode, forward_median)
     crops = f"batches of {BATCH_SIZE} frames, {found:.2f} crops per frame (the flies found end to end)"
+    spread = f"median of {rounds} rounds, {min(forward):.1f}–{max(forward):.1f}"
     return [
-        row("forward top-down pair (trained)", name, forward, crops),
-        row("end to end posenn track (flies)", f"{name}, predict loop", predicting,
-            f"{predicting / ceiling:.0%} of the lower ceiling ({ceiling:.1f} frames/s); {found:.2f} flies found per frame"),
-        row("end to end posenn track (flies)", f"{name}, whole call", n_frames / total, "with model loading, tracking, saving"),
+        row("forward top-down pair (trained)", name, forward_median, f"{crops}; {spread}"),
+        row("end to end posenn track (flies)", f"{name}, predict loop", predicting_median,
+            f"{predicting_median / ceiling:.0%} of the lower ceiling ({ceiling:.1f} frames/s); median of {rounds} rounds, "
+            f"{min(predicting):.1f}–{max(predicting):.1f}"),
+        row("end to end posenn track (flies)", f"{name}, whole call", statistics.median(whole),
+            "with model loading, tracking, saving"),
     ]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=1100, help="Frames to decode and to track (default: all 1100).")
-    parser.add_argument("--quick", action="store_true", help="200 frames and 3 s per forward timing (instead of 10 s).")
+    parser.add_argument("--quick", action="store_true", help="200 frames and 3 s per forward timing (instead of 5 s).")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of end-to-end run and forward timing per variant (default 3).")
     return parser.parse_args()
 
 
@@ -171,14 +183,14 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"sample data not found at {DATA}")
     n_frames = 200 if args.quick else args.frames
-    timing_seconds = 3.0 if args.quick else 10.0
+    timing_seconds = 3.0 if args.quick else 5.0
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         rows = decode_rows(n_frames)
         flies_decode = rows[0]["frames_per_second"]
         models = train_pair(work)
         for variant in VARIANTS if has_onnxruntime() else VARIANTS[:2]:
-            rows += variant_rows(models, variant, n_frames, flies_decode, timing_seconds, work)
+            rows += variant_rows(models, variant, n_frames, flies_decode, timing_seconds, args.rounds, work)
     report(f"Inference speed ceilings on this machine ({n_frames} frames)", rows, "speed_ceilings")
 
 
