@@ -136,6 +136,18 @@ def test_model_folder_without_checkpoint(dance_run, shared_file, tmp_path):
     assert_user_error(invoke("track", shared_file("dance.mp4"), "-m", folder), "no checkpoint", "untrained")
 
 
+def test_config_that_does_not_fit_the_checkpoint(dance_run, shared_file, tmp_path):
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    config = yaml.safe_load((dance_run / "config.yaml").read_text())
+    config["model"]["backbone"]["upsampling"] = "bilinear_conv"
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "best.ckpt").write_bytes((dance_run / "best.ckpt").read_bytes())
+    assert_user_error(invoke("track", shared_file("dance.mp4"), "-m", folder, "-o", tmp_path / "out.slp"),
+                      "do not fit", "edited", "upsampling: bilinear_conv")
+    assert not (tmp_path / "out.slp").exists()
+
+
 def test_labels_without_instances_of_the_kind(shared_file, tmp_path):
     config = tmp_path / "cfg.yaml"
     invoke("config", shared_file("centered_pair_predictions.slp"), "-o", config)

@@ -113,7 +113,14 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
     except Exception as exc:
         raise PosennError(f"{path}: cannot be read as a posenn checkpoint ({exc}).") from None
     weights = {key.removeprefix("model."): value for key, value in state.items() if key.startswith("model.")}
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise PosennError(
+            f"{path}: the weights do not fit the network that {Path(model_dir) / 'config.yaml'} describes "
+            f"({str(exc).splitlines()[1].strip()}). Was the config edited after training? Folders trained before "
+            "posenn's decoder change need model.backbone.upsampling: bilinear_conv."
+        ) from None
     if runtime == "onnx":
         if device.type != "cpu":
             raise PosennError(f"--runtime onnx runs on the CPU; use --device cpu (got {device.type}).")
