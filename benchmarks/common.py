@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import platform
 import time
@@ -30,6 +31,13 @@ def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, instan
     start = time.perf_counter()
     train(config, quiet=True)
     return run_dir, time.perf_counter() - start
+
+
+def training_loop(run_dir: Path) -> tuple[int, float]:
+    """Steps and seconds from trainer set-up to the end of the last epoch, from training_log.csv."""
+    with Path(run_dir, "training_log.csv").open(newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    return int(last["step"]), float(last["elapsed_s"])
 
 
 def seconds_per_call(run: Callable[[], object], seconds: float) -> float:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import sleap_io as sio
 import yaml
-from common import RESULTS_DIR, report
+from common import RESULTS_DIR, report, training_loop
 
 import posenn
 from posenn.autoconfig import config_from_labels
@@ -240,11 +240,6 @@ def sleap_nn_config(base: dict, config: Config, train: Path, val: Path, run_dir:
     return base
 
 
-def posenn_loop_seconds(run_dir: Path) -> float:
-    """Seconds from trainer set-up to the end of the last epoch, from posenn's training log."""
-    return float(run_dir.joinpath("training_log.csv").read_text().splitlines()[-1].rsplit(",", 1)[1])
-
-
 def sleap_nn_loop_seconds(log: Path) -> float:
     """Seconds between sleap-nn's "Starting training loop" and "Finished training loop" lines."""
     stamps = {}
@@ -263,7 +258,7 @@ def train_posenn(configs: dict[str, Config], work: Path) -> list[Training]:
         save_config(config, path)
         command = run_measured([str(Path(sys.executable).parent / "posenn"), "train", str(path), "-q"],
                                work / f"posenn_train_{name}.log", work)
-        runs.append(Training(command, posenn_loop_seconds(config.train.run_dir)))
+        runs.append(Training(command, training_loop(config.train.run_dir)[1]))
     return runs
 
 

@@ -19,18 +19,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import report, train_model
-
-from posenn.training.callbacks import LOG_COLUMNS
+from common import report, train_model, training_loop
 
 FLIES_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "centered_pair_predictions.slp"
 PRECISIONS = ("32", "bf16-mixed")
-
-
-def loop_steps_per_s(run_dir: Path) -> float:
-    """Steps over the seconds of the training loop, from the last row of training_log.csv."""
-    last = dict(zip(LOG_COLUMNS, run_dir.joinpath("training_log.csv").read_text().splitlines()[-1].split(",")))
-    return int(last["step"]) / float(last["elapsed_s"])
 
 
 def train_run(work: Path, precision: str, seed: int, steps: int) -> dict:
@@ -38,7 +30,8 @@ def train_run(work: Path, precision: str, seed: int, steps: int) -> dict:
     run_dir, _ = train_model(FLIES_LABELS, "centered_instance", work / f"{precision}_{seed}", steps, "predicted",
                              [f"train.precision={precision}", f"train.seed={seed}"])
     metrics = json.loads(run_dir.joinpath("metrics.json").read_text())
-    return {"precision": precision, "seed": seed, "steps_per_s": loop_steps_per_s(run_dir),
+    loop_steps, loop_seconds = training_loop(run_dir)
+    return {"precision": precision, "seed": seed, "steps_per_s": loop_steps / loop_seconds,
             "oks_map": metrics["oks_map"], "median_error_px": metrics["dist_p50"]}
 
 
