@@ -116,9 +116,10 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
+        lines = str(exc).splitlines()  # a header, then one line per kind of mismatch
         raise PosennError(
             f"{path}: the weights do not fit the network that {Path(model_dir) / 'config.yaml'} describes "
-            f"({str(exc).splitlines()[1].strip()}). Was the config edited after training? Folders trained before "
+            f"({(lines[1:] or lines)[0].strip()}). Was the config edited after training? Folders trained before "
             "posenn's decoder change need model.backbone.upsampling: bilinear_conv."
         ) from None
     if runtime == "onnx":
