@@ -1,41 +1,42 @@
 """How fast can inference go on this machine, and how close does `posenn track` get?
 
-Measures three rates in frames per second:
+Measures, in frames per second:
 
 - decode: sequential reading of the sample videos, with posenn's reader (`iter_frames`, which
   also converts colour) and with a bare `cv2.VideoCapture.read` loop;
-- forward: a small trained top-down pair's networks alone on preprocessed batches already in
-  memory (per batch, the centroid network on the scaled frames, then the centered-instance
-  network on as many crops per frame as `posenn track` found), called as `posenn track` calls
-  them, in each runtime and precision it offers:
-  PyTorch float32 and bfloat16 (channels-last) and ONNX Runtime when it is installed;
-- end to end: `posenn track` with tracking on the flies video in the same runtime and precision,
-  as a fraction of the lower of the two ceilings (decode, that forward); the run and the forward
-  timing alternate for `--rounds` rounds and their medians are compared.
+- forward: a small trained top-down pair's networks alone, in each runtime and precision
+  `posenn track` offers (PyTorch float32 and bfloat16, channels-last, and ONNX Runtime when it is
+  installed): the network calls that the predict loop made on the flies video (the centroid
+  network per batch of frames, the instance network on every crop) replayed on inputs of the
+  same shapes already in memory;
+- the predict loop over frames decoded beforehand, and `posenn track` with tracking (decoding on
+  its reader thread), each as a share of the lower of the two ceilings (decode, that forward).
+  The three timings alternate for `--rounds` rounds and their medians are compared.
 
 Results go to benchmarks/results/speed_ceilings.json.
 
-    python benchmarks/speed_ceilings.py              # 1100 frames, 3 rounds, about 8 minutes on 2 cores
-    python benchmarks/speed_ceilings.py --quick      # 200 frames, shorter timing and training
+    python benchmarks/speed_ceilings.py              # 1100 frames, 3 rounds, about 12 minutes on 2 cores
+    python benchmarks/speed_ceilings.py --quick      # 200 frames, to check that it runs
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import numpy as np
 import sleap_io as sio
 import torch
-from common import report, seconds_per_call, train_model
+from common import report, train_model
 
-from posenn.data.cache import resize_frame
-from posenn.inference.predictor import TrainedModel, load_model
+from posenn.inference.pipelines import Pipeline, make_pipeline
+from posenn.inference.predictor import FrameBatch, batch_frames, load_model
 from posenn.inference.run import TrackOptions, track
 from posenn.io.video import iter_frames
 from posenn.tracking import TrackerOptions
@@ -96,31 +97,53 @@ def row(measure: str, variant: str, frames_per_second: float, note: str) -> dict
     return {"measure": measure, "variant": variant, "frames_per_second": round(frames_per_second, 1), "note": note}
 
 
-def network_inputs(centroid: TrainedModel, instance: TrainedModel, n_crops: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch of flies frames at the centroid model's scale, and `n_crops` crops at the
-    instance model's: `(batch, 1, h, w)` and `(n_crops, 1, crop, crop)`, channels-last."""
-    video = sio.load_video(str(FLIES_VIDEO))
-    frames = [resize_frame(video[i], centroid.config.data.scale) for i in range(BATCH_SIZE)]
-    scaled = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
-    side = instance.head.crop_size
-    crops = torch.rand(n_crops, 1, side, side)
-    return (scaled.contiguous(memory_format=torch.channels_last), crops.contiguous(memory_format=torch.channels_last))
+class RecordingModel:
+    """Runs a network as it is and records each call's input shape, for the forward ceiling."""
+
+    def __init__(self, model: Callable[[torch.Tensor], object], calls: list[tuple[Callable, torch.Size]]):
+        self.model, self.calls = model, calls
+
+    def __call__(self, images: torch.Tensor) -> object:
+        self.calls.append((self.model, images.shape))
+        return self.model(images)
 
 
-def forward_rate(models: list[Path], variant: Variant, crops_per_frame: float, seconds: float) -> float:
-    """Frames/s of the trained pair's networks alone, in one runtime and precision: per batch,
-    the centroid network on the frames, then the instance network on their crops, as in
-    `posenn track`."""
+def load_pipeline(models: list[Path], variant: Variant, calls: list | None = None) -> Pipeline:
+    """The top-down pipeline `posenn track` builds for the pair; with `calls`, its networks
+    record every call there."""
     runtime, precision = variant
-    centroid, instance = (load_model(path, torch.device("cpu"), runtime, precision) for path in models)
-    frames, crops = network_inputs(centroid, instance, round(crops_per_frame * BATCH_SIZE))
+    trained = [load_model(path, torch.device("cpu"), runtime, precision) for path in models]
+    if calls is not None:
+        trained = [dataclasses.replace(model, model=RecordingModel(model.model, calls)) for model in trained]
+    settings = trained[-1].config.inference
+    return make_pipeline(trained, settings.peak_threshold, ANIMALS_PER_FRAME, settings.duplicate_oks)
 
-    def run() -> None:
-        with torch.inference_mode():
-            centroid.model(frames)
-            instance.model(crops)
 
-    return BATCH_SIZE / seconds_per_call(run, seconds)
+def decoded_batches(models: list[Path], n_frames: int) -> list[FrameBatch]:
+    """The flies video's first `n_frames`, decoded and batched as `posenn track` batches them."""
+    pipeline = load_pipeline(models, VARIANTS[0])
+    video = sio.load_video(str(FLIES_VIDEO))
+    frames = iter_frames(video, range(n_frames), pipeline.channels)
+    return list(batch_frames(frames, pipeline.channels, pipeline.scales, BATCH_SIZE))
+
+
+def predict_in_memory(pipeline: Pipeline, batches: list[FrameBatch]) -> float:
+    """Seconds of the pipeline's predict loop over frames decoded beforehand."""
+    start = time.perf_counter()
+    for batch in batches:
+        pipeline.predict(batch, torch.device("cpu"))
+    return time.perf_counter() - start
+
+
+def replay_seconds(calls: list[tuple[Callable, torch.Size]]) -> float:
+    """Seconds of the recorded network calls alone, again, on inputs of the same shapes already
+    in memory (random pixels, channels-last: a convolution's speed does not depend on them)."""
+    inputs = {shape: torch.rand(shape).contiguous(memory_format=torch.channels_last) for _, shape in calls}
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for network, shape in calls:
+            network(inputs[shape])
+        return time.perf_counter() - start
 
 
 def has_onnxruntime() -> bool:
@@ -137,34 +160,48 @@ def train_pair(work: Path) -> list[Path]:
     return [centroid, instance]
 
 
-def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: float, seconds: float, rounds: int,
+def variant_rows(models: list[Path], variant: Variant, batches: list[FrameBatch], decode: float, rounds: int,
                  work: Path) -> list[dict]:
-    """`posenn track` with tracking in one runtime and precision, and the forward ceiling of the
-    same networks on as many crops per frame as it found, measured in turn for `rounds` rounds
-    (this VM's speed drifts by up to a quarter within minutes, so the two are measured side by
-    side and the medians compared): the predict loop (as a share of the lower ceiling) and the
-    whole call (adds loading the models, tracking and saving)."""
+    """Three rates of one runtime and precision, measured in turn for `rounds` rounds (this VM's
+    speed drifts by up to a quarter within minutes, so they are measured side by side and the
+    medians compared):
+
+    - forward: the networks alone, replaying the calls the predict loop made (the centroid
+      network per batch, the instance network on every crop it cut, found animal or not);
+    - the predict loop over frames decoded beforehand;
+    - `posenn track` with tracking: its predict loop (decoding on the reader thread) as a share
+      of the lower ceiling, and the whole call (adds loading the models, tracking and saving).
+    """
     runtime, precision = variant
     name = VARIANT_NAMES[variant]
+    n_frames = sum(len(batch.indices) for batch in batches)
     options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
                            precision=precision, quiet=True, tracker=TrackerOptions())
-    forward, predicting, whole, found = [], [], [], 0.0
+    calls: list[tuple[Callable, torch.Size]] = []
+    recording = load_pipeline(models, variant, calls)
+    predict_in_memory(recording, batches)  # records the calls, and warms up every input shape
+    crops_per_frame = sum(shape[0] for network, shape in calls if network is recording.instance.model.model) / n_frames
+    pipeline = load_pipeline(models, variant)
+    forward, in_memory, predicting, whole = [], [], [], []
     for _ in range(rounds):
+        forward.append(n_frames / replay_seconds(calls))
+        in_memory.append(n_frames / predict_in_memory(pipeline, batches))
         start = time.perf_counter()
         labels = track(FLIES_VIDEO, models, work / f"flies_{runtime}_{precision}.slp", options)
         whole.append(n_frames / (time.perf_counter() - start))
         predicting.append(n_frames / labels.provenance["elapsed_s"])
-        found = sum(len(lf.instances) for lf in labels) / n_frames
-        forward.append(forward_rate(models, variant, found, seconds))
-    forward_median, predicting_median = statistics.median(forward), statistics.median(predicting)
-    ceiling = min(decode, forward_median)
-    crops = f"batches of {BATCH_SIZE} frames, {found:.2f} crops per frame (the flies found end to end)"
-    spread = f"median of {rounds} rounds, {min(forward):.1f}–{max(forward):.1f}"
+    ceiling = min(decode, statistics.median(forward))
+
+    def measured(rates: list[float]) -> tuple[float, str]:
+        median = statistics.median(rates)
+        return median, f"{median / ceiling:.0%} of the lower ceiling; median of {rounds} rounds, {min(rates):.1f}–{max(rates):.1f}"
+
     return [
-        row("forward top-down pair (trained)", name, forward_median, f"{crops}; {spread}"),
-        row("end to end posenn track (flies)", f"{name}, predict loop", predicting_median,
-            f"{predicting_median / ceiling:.0%} of the lower ceiling ({ceiling:.1f} frames/s); median of {rounds} rounds, "
-            f"{min(predicting):.1f}–{max(predicting):.1f}"),
+        row("forward top-down pair (trained)", name, statistics.median(forward),
+            f"batches of {BATCH_SIZE} frames, {crops_per_frame:.2f} crops per frame; "
+            f"median of {rounds} rounds, {min(forward):.1f}–{max(forward):.1f}"),
+        row("predict loop, frames in memory", name, *measured(in_memory)),
+        row("end to end posenn track (flies)", f"{name}, predict loop", *measured(predicting)),
         row("end to end posenn track (flies)", f"{name}, whole call", statistics.median(whole),
             "with model loading, tracking, saving"),
     ]
@@ -173,8 +210,8 @@ def variant_rows(models: list[Path], variant: Variant, n_frames: int, decode: fl
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=1100, help="Frames to decode and to track (default: all 1100).")
-    parser.add_argument("--quick", action="store_true", help="200 frames and 3 s per forward timing (instead of 5 s).")
-    parser.add_argument("--rounds", type=int, default=3, help="Rounds of end-to-end run and forward timing per variant (default 3).")
+    parser.add_argument("--quick", action="store_true", help="200 frames (for a check that the script runs).")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of the three timings per variant (default 3).")
     return parser.parse_args()
 
 
@@ -183,14 +220,14 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"sample data not found at {DATA}")
     n_frames = 200 if args.quick else args.frames
-    timing_seconds = 3.0 if args.quick else 5.0
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         rows = decode_rows(n_frames)
         flies_decode = rows[0]["frames_per_second"]
         models = train_pair(work)
+        batches = decoded_batches(models, n_frames)
         for variant in VARIANTS if has_onnxruntime() else VARIANTS[:2]:
-            rows += variant_rows(models, variant, n_frames, flies_decode, timing_seconds, args.rounds, work)
+            rows += variant_rows(models, variant, batches, flies_decode, args.rounds, work)
     report(f"Inference speed ceilings on this machine ({n_frames} frames)", rows, "speed_ceilings")
 
 
