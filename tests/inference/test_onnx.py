@@ -50,3 +50,10 @@ def test_export_size_must_fit_the_stride(tmp_path):
     with pytest.raises(PosennError, match="multiple of the model's max stride"):
         export_model(small_model(), 1, 30, 32, tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
+
+
+def test_sessions_let_idle_threads_sleep():
+    from posenn.inference.onnx import export_bytes, make_session
+
+    session = make_session(export_bytes(small_model(), 1, 32, 32), threads=2)
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
