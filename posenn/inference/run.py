@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import sleap_io as sio
 import torch
@@ -99,19 +100,22 @@ def predict_video(
 
 
 @contextlib.contextmanager
-def torch_threads(runtime: str) -> Iterator[None]:
-    """Inside the block, PyTorch's own ops run on one thread when ONNX Runtime runs the networks.
+def thread_budget(runtime: str) -> Iterator[None]:
+    """Inside the block, the networks get the cores: OpenCV (decoding and resizing on the reader
+    thread) runs on one thread, and so does PyTorch's own work when ONNX Runtime runs the networks.
 
-    ONNX Runtime keeps its own threads on every core; PyTorch's idle threads otherwise compete
-    with them after each crop and peak search (one thread ran the pair 1.06× faster end to end).
+    Idle pool threads otherwise compete with the networks' threads on a CPU; each change ran
+    `posenn track` about 1.06× faster on 2 cores (ad hoc runs of speed_ceilings.py's timings).
     """
-    threads = torch.get_num_threads()
+    opencv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
     if runtime == "onnx":
         torch.set_num_threads(1)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        cv2.setNumThreads(opencv_threads)
+        torch.set_num_threads(torch_threads)
 
 
 def first_set(option: float | None, default: float | None) -> float | None:
@@ -168,7 +172,7 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     console = Console(quiet=options.quiet)
     labeled_frames: list[sio.LabeledFrame] = []
     started = datetime.datetime.now()
-    with progress_bar(console) as progress, torch_threads(options.runtime):
+    with progress_bar(console) as progress, thread_budget(options.runtime):
         task = progress.add_task("Predicting", total=sum(len(indices) for _, indices in jobs), rate="")
         for video, indices in jobs:
 
