@@ -3,8 +3,8 @@
 A model is exported for one input size (height × width) with a dynamic batch axis: the size of
 frames (or crops) is fixed within a video, the number of frames or crops per batch is not.
 `OnnxModel` exports once per input size it meets and then runs the graph with ONNX Runtime; on
-this project's 2-core CPU that ran the top-down pair about 1.8× faster than eager PyTorch (see
-`benchmarks/speed_ceilings.py`).
+this project's 2-core CPU that ran the top-down pair about 1.6× faster than PyTorch in float32
+(see `benchmarks/speed_ceilings.py`).
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
         if precision != "32":
             raise PosennError(f"--runtime onnx runs in float32; --precision {precision} is for --runtime torch.")
         return TrainedModel(Path(model_dir), config, OnnxModel(model, config.data.channels), head)
-    # Channels-last convolutions ran the top-down pair 1.7× faster on this CPU (speed_ceilings.py).
+    # Channels-last convolutions ran the instance network 1.7× faster on this CPU (precision.py).
     model = model.to(device, memory_format=torch.channels_last).eval()
     return TrainedModel(Path(model_dir), config, with_precision(model, device, precision), head)
 
