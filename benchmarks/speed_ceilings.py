@@ -37,7 +37,7 @@ from common import report, train_model
 
 from posenn.inference.pipelines import Pipeline, make_pipeline
 from posenn.inference.predictor import FrameBatch, batch_frames, load_model
-from posenn.inference.run import TrackOptions, track
+from posenn.inference.run import TrackOptions, thread_budget, track
 from posenn.io.video import iter_frames
 from posenn.tracking import TrackerOptions
 
@@ -179,13 +179,15 @@ def variant_rows(models: list[Path], variant: Variant, batches: list[FrameBatch]
                            precision=precision, quiet=True, tracker=TrackerOptions())
     calls: list[tuple[Callable, torch.Size]] = []
     recording = load_pipeline(models, variant, calls)
-    predict_in_memory(recording, batches)  # records the calls, and warms up every input shape
+    with thread_budget(runtime):
+        predict_in_memory(recording, batches)  # records the calls, and warms up every input shape
     crops_per_frame = sum(shape[0] for network, shape in calls if network is recording.instance.model.model) / n_frames
     pipeline = load_pipeline(models, variant)
     forward, in_memory, predicting, whole = [], [], [], []
     for _ in range(rounds):
-        forward.append(n_frames / replay_seconds(calls))
-        in_memory.append(n_frames / predict_in_memory(pipeline, batches))
+        with thread_budget(runtime):  # the threads `posenn track` gives each library
+            forward.append(n_frames / replay_seconds(calls))
+            in_memory.append(n_frames / predict_in_memory(pipeline, batches))
         start = time.perf_counter()
         labels = track(FLIES_VIDEO, models, work / f"flies_{runtime}_{precision}.slp", options)
         whole.append(n_frames / (time.perf_counter() - start))
