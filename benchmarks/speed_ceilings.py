@@ -35,9 +35,9 @@ import sleap_io as sio
 import torch
 from common import report, train_model
 
-from posenn.inference.pipelines import Pipeline, make_pipeline
-from posenn.inference.predictor import FrameBatch, batch_frames, load_model
-from posenn.inference.run import TrackOptions, thread_budget, track
+from posenn.inference.pipelines import TopDownPipeline
+from posenn.inference.predictor import FrameBatch, batch_frames
+from posenn.inference.run import TrackOptions, build_pipeline, thread_budget, track
 from posenn.io.video import iter_frames
 from posenn.tracking import TrackerOptions
 
@@ -108,26 +108,34 @@ class RecordingModel:
         return self.model(images)
 
 
-def load_pipeline(models: list[Path], variant: Variant, calls: list | None = None) -> Pipeline:
-    """The top-down pipeline `posenn track` builds for the pair; with `calls`, its networks
-    record every call there."""
+def track_options(variant: Variant, n_frames: int) -> TrackOptions:
+    """The options of `posenn track` on the first `n_frames` in one runtime and precision."""
     runtime, precision = variant
-    trained = [load_model(path, torch.device("cpu"), runtime, precision) for path in models]
-    if calls is not None:
-        trained = [dataclasses.replace(model, model=RecordingModel(model.model, calls)) for model in trained]
-    settings = trained[-1].config.inference
-    return make_pipeline(trained, settings.peak_threshold, ANIMALS_PER_FRAME, settings.duplicate_oks)
+    return TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
+                        precision=precision, quiet=True, tracker=TrackerOptions())
 
 
-def decoded_batches(models: list[Path], n_frames: int) -> list[FrameBatch]:
+def load_pipeline(models: list[Path], options: TrackOptions) -> TopDownPipeline:
+    """The pipeline `posenn track` builds for the pair with these options."""
+    pipeline, _ = build_pipeline(models, torch.device("cpu"), options)
+    return pipeline
+
+
+def recording_calls(pipeline: TopDownPipeline, calls: list[tuple[Callable, torch.Size]]) -> TopDownPipeline:
+    """The pipeline with its two networks recording every call in `calls`."""
+    pipeline.centroid = dataclasses.replace(pipeline.centroid, model=RecordingModel(pipeline.centroid.model, calls))
+    pipeline.instance = dataclasses.replace(pipeline.instance, model=RecordingModel(pipeline.instance.model, calls))
+    return pipeline
+
+
+def decoded_batches(pipeline: TopDownPipeline, n_frames: int) -> list[FrameBatch]:
     """The flies video's first `n_frames`, decoded and batched as `posenn track` batches them."""
-    pipeline = load_pipeline(models, VARIANTS[0])
     video = sio.load_video(str(FLIES_VIDEO))
     frames = iter_frames(video, range(n_frames), pipeline.channels)
     return list(batch_frames(frames, pipeline.channels, pipeline.scales, BATCH_SIZE))
 
 
-def predict_in_memory(pipeline: Pipeline, batches: list[FrameBatch]) -> float:
+def predict_in_memory(pipeline: TopDownPipeline, batches: list[FrameBatch]) -> float:
     """Seconds of the pipeline's predict loop over frames decoded beforehand."""
     start = time.perf_counter()
     for batch in batches:
@@ -175,14 +183,13 @@ def variant_rows(models: list[Path], variant: Variant, batches: list[FrameBatch]
     runtime, precision = variant
     name = VARIANT_NAMES[variant]
     n_frames = sum(len(batch.indices) for batch in batches)
-    options = TrackOptions(frames=f"0-{n_frames - 1}", max_instances=ANIMALS_PER_FRAME, device="cpu", runtime=runtime,
-                           precision=precision, quiet=True, tracker=TrackerOptions())
+    options = track_options(variant, n_frames)
     calls: list[tuple[Callable, torch.Size]] = []
-    recording = load_pipeline(models, variant, calls)
+    recording = recording_calls(load_pipeline(models, options), calls)
     with thread_budget(runtime):
         predict_in_memory(recording, batches)  # records the calls, and warms up every input shape
     crops_per_frame = sum(shape[0] for network, shape in calls if network is recording.instance.model.model) / n_frames
-    pipeline = load_pipeline(models, variant)
+    pipeline = load_pipeline(models, options)
     forward, in_memory, predicting, whole = [], [], [], []
     for _ in range(rounds):
         with thread_budget(runtime):  # the threads `posenn track` gives each library
@@ -227,7 +234,7 @@ def main() -> None:
         rows = decode_rows(n_frames)
         flies_decode = rows[0]["frames_per_second"]
         models = train_pair(work)
-        batches = decoded_batches(models, n_frames)
+        batches = decoded_batches(load_pipeline(models, track_options(VARIANTS[0], n_frames)), n_frames)
         for variant in VARIANTS if has_onnxruntime() else VARIANTS[:2]:
             rows += variant_rows(models, variant, batches, flies_decode, args.rounds, work)
     report(f"Inference speed ceilings on this machine ({n_frames} frames)", rows, "speed_ceilings")

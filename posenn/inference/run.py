@@ -143,14 +143,9 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
-    """Predict poses on a video or on the labeled frames of a `.slp`; write `output` atomically."""
-    input_path, output = Path(input_path), Path(output)
-    if not input_path.exists():
-        raise PosennError(f"Input not found: {input_path}")
-    if not 1 <= len(model_dirs) <= 2:
-        raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
-    device = resolve_device(options.device)
+def build_pipeline(model_dirs: list[Path], device: torch.device, options: TrackOptions) -> tuple[Pipeline, TrainedModel]:
+    """Load the model folders and compose them with the options (or the last model's own
+    inference settings); returns the pipeline and the last model, whose skeleton it predicts."""
     models = [
         with_grouping(load_model(path, device, options.runtime, options.precision), min_line_score=options.min_line_score, min_points=options.min_points)
         for path in model_dirs
@@ -163,10 +158,22 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
         max_instances=options.max_instances,
         duplicate_oks=first_set(options.duplicate_oks, settings.duplicate_oks),
     )
-    batch_size = options.batch_size or settings.batch_size
-    skeleton = models[-1].skeleton
+    return pipeline, models[-1]
+
+
+def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
+    """Predict poses on a video or on the labeled frames of a `.slp`; write `output` atomically."""
+    input_path, output = Path(input_path), Path(output)
+    if not input_path.exists():
+        raise PosennError(f"Input not found: {input_path}")
+    if not 1 <= len(model_dirs) <= 2:
+        raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
+    device = resolve_device(options.device)
+    pipeline, last_model = build_pipeline(model_dirs, device, options)
+    batch_size = options.batch_size or last_model.config.inference.batch_size
+    skeleton = last_model.skeleton
     # Identity models name each animal themselves: their classes are the tracks, no linking needed.
-    identity_tracks = [sio.Track(name) for name in models[-1].config.model.classes]
+    identity_tracks = [sio.Track(name) for name in last_model.config.model.classes]
     jobs = video_jobs(input_path, options.frames)
 
     console = Console(quiet=options.quiet)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from posenn.errors import PosennError
-from posenn.inference.onnx import OnnxModel, export_model, output_names
+from posenn.inference.onnx import OnnxModel, export_bytes, export_model, make_session, output_names
 from posenn.models.model import PoseModel
 from posenn.models.unet import UNet
 
@@ -53,7 +53,5 @@ def test_export_size_must_fit_the_stride(tmp_path):
 
 
 def test_sessions_let_idle_threads_sleep():
-    from posenn.inference.onnx import export_bytes, make_session
-
     session = make_session(export_bytes(small_model(), 1, 32, 32), threads=2)
     assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
