@@ -96,9 +96,9 @@ def train_command(
 
 @app.command("track")
 def track_command(
-    input_path: Annotated[Path, typer.Argument(metavar="VIDEO_OR_SLP", help="A video, or a .slp whose labeled frames to predict.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUTS...", help="Videos or .slp files (their labeled frames), folders of videos, glob patterns, or .txt files listing inputs.")],
     model: Annotated[Optional[list[Path]], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .slp (default: INPUT.predictions.slp).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .slp for one input, or a folder for several (default: INPUT.predictions.slp beside each).")] = None,
     frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99,200-300.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Frames per batch.")] = None,
     peak_threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Minimum confidence of a part.")] = None,
@@ -106,9 +106,12 @@ def track_command(
     duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down, bottom-up).")] = None,
     min_line_score: Annotated[Optional[float], typer.Option(min=-1.0, max=1.0, help="Bottom-up: weakest limb connection kept.")] = None,
     min_points: Annotated[Optional[int], typer.Option(min=1, help="Bottom-up: instances with fewer parts are dropped.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda (or cuda:N) or mps.")] = "auto",
     runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
-    precision: Annotated[str, typer.Option(help="32; bf16 (CPUs with bfloat16 support, GPUs) or 16 (GPUs): faster, slightly coarser maps.")] = "32",
+    precision: Annotated[str, typer.Option(help="auto (16 on CUDA GPUs, else 32); 32; bf16 (CPUs with bfloat16 support, GPUs) or 16 (GPUs).")] = "auto",
+    decoders: Annotated[Optional[int], typer.Option(min=1, help="Video decoder threads (default: 1 on the CPU, up to 4 beside a GPU).")] = None,
+    chunk_frames: Annotated[int, typer.Option(min=1, help="Predictions are saved every this many frames; a rerun continues from the last saved chunk.")] = 1024,
+    shard: Annotated[Optional[str], typer.Option(help="K/N: predict only every N-th input from the K-th (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4.")] = None,
     tracker: Annotated[str, typer.Option(help="Link instances across frames by oks, iou or centroid similarity; none to skip.")] = "oks",
     max_tracks: Annotated[Optional[int], typer.Option(min=1, help="Known number of animals: never more tracks.")] = None,
     track_window: Annotated[int, typer.Option(min=1, help="Frames a lost track stays a candidate.")] = 5,
@@ -118,14 +121,19 @@ def track_command(
     tracking_only: Annotated[bool, typer.Option("--tracking-only", help="Re-track the predictions of a .slp; no model.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Predict poses on a video (and link them into tracks); write a SLEAP predictions file."""
+    """Predict poses on videos (and link them into tracks); write a SLEAP predictions file for each.
+
+    An interrupted run continues where it stopped when the same command is run again; outputs
+    that are already complete are skipped.
+    """
 
     def action() -> None:
-        from posenn.inference.run import TrackOptions, retrack, track
-        from posenn.tracking import TrackerOptions
+        from posenn.inference.inputs import expand_inputs
+        from posenn.inference.inputs import shard as take_shard
+        from posenn.tracking.options import TrackerOptions
 
-        if device not in ("auto", "cpu", "cuda", "mps"):
-            raise PosennError(f"--device '{device}': expected auto, cpu, cuda or mps.")
+        if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+            raise PosennError(f"--device '{device}': expected auto, cpu, cuda, cuda:N or mps.")
         if runtime not in ("torch", "onnx"):
             raise PosennError(f"--runtime '{runtime}': expected torch or onnx.")
         tracker_options = None
@@ -134,20 +142,29 @@ def track_command(
                 similarity=tracker, matching=matching, window=track_window, max_tracks=max_tracks,
                 motion=motion, min_track_length=min_track_length,
             )
-        target = output or input_path.with_name(input_path.name + (".tracked.slp" if tracking_only else ".predictions.slp"))
+        paths = take_shard(expand_inputs(inputs), shard)
         if tracking_only:
+            from posenn.inference.run import retrack
+
             if tracker_options is None:
                 raise PosennError("--tracking-only needs a tracker (--tracker oks, iou or centroid).")
-            retrack(input_path, target, tracker_options, quiet)
+            if len(paths) != 1:
+                raise PosennError(f"--tracking-only takes one .slp, got {len(paths)} inputs.")
+            retrack(paths[0], output or paths[0].with_name(paths[0].name + ".tracked.slp"), tracker_options, quiet)
             return
         if not model:
             raise PosennError("Give a model folder with -m (or --tracking-only to re-track a .slp).")
+        if not paths:
+            Console(quiet=quiet).print(f"Shard {shard}: no inputs to predict.")
+            return
+        from posenn.inference.run import TrackOptions, track_inputs
+
         options = TrackOptions(
             batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
             min_line_score=min_line_score, min_points=min_points, device=device, runtime=runtime, precision=precision, frames=frames,
-            quiet=quiet, tracker=tracker_options,
+            quiet=quiet, tracker=tracker_options, decoders=decoders, chunk_frames=chunk_frames,
         )
-        track(input_path, model, target, options)
+        track_inputs(paths, model, output, options)
 
     run(action)
 

@@ -102,6 +102,33 @@ def crop_and_resize(frames: torch.Tensor, centres: torch.Tensor, frame_index: to
     return crops, origins
 
 
+def cut_crops(frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor, crop_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`crop_and_resize` at scale 1 as a gather: whole pixels copied, zeros outside the frame.
+
+    At scale 1 every crop pixel falls on a frame pixel, so no interpolation is needed and the
+    frames may stay uint8 (only the crops are converted to float afterwards).
+
+    Args:
+        frames: `(frames, channels, height, width)` frames of any dtype.
+        centres: `(crops, 2)` xy in frame pixels.
+        frame_index: `(crops,)` long, the frame each crop comes from.
+        crop_size: crop side in pixels.
+
+    Returns:
+        crops: `(crops, channels, crop_size, crop_size)` of the frames' dtype.
+        origins: `(crops, 2)` frame coordinates of crop pixel (0, 0).
+    """
+    origins = torch.round(centres - crop_size / 2)
+    offsets = torch.arange(crop_size, device=frames.device)
+    xs = origins[:, 0, None].long() + offsets  # (crops, crop_size)
+    ys = origins[:, 1, None].long() + offsets
+    height, width = frames.shape[-2:]
+    inside = ((ys >= 0) & (ys < height))[:, :, None] & ((xs >= 0) & (xs < width))[:, None, :]  # (crops, s, s)
+    crops = frames[frame_index[:, None, None], :, ys.clamp(0, height - 1)[:, :, None], xs.clamp(0, width - 1)[:, None, :]]
+    crops = crops * inside[..., None].to(crops.dtype)  # (crops, s, s, channels)
+    return crops.permute(0, 3, 1, 2), origins
+
+
 def random_animal_crops(
     images: torch.Tensor, points: torch.Tensor, size: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

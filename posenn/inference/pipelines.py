@@ -1,100 +1,29 @@
 """Inference pipelines: compositions of trained heads, from frames to instances in frame pixels.
 
-A pipeline names the input scales it needs (frames are resized on the reader thread) and turns
-one `FrameBatch` into one `FramePrediction` per frame. Pipelines hold no head maths: decoding is
-the heads' job, cropping is `crop_and_resize`.
+A pipeline turns one `FrameBatch` (uint8 frames on the device) into one `BatchPrediction`: every
+step, from resizing to duplicate removal, works on the whole batch at once. Pipelines hold no
+head maths: decoding is the heads' job, cropping is `cut_crops` / `crop_and_resize`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from posenn.data.cache import unscale_points
-from posenn.data.crops import crop_and_resize
+from posenn.data.crops import crop_and_resize, cut_crops
+from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
-from posenn.inference.duplicates import remove_duplicates
-from posenn.inference.predictor import FrameBatch, TrainedModel, to_device_images
 from posenn.heads.bottomup import BottomUpHead
-from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead, assign_identities
+from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
+from posenn.inference.frames import FrameBatch
+from posenn.inference.predictor import TrainedModel
+from posenn.inference.results import BatchPrediction, FramePrediction, clip_to_frames, without_duplicates
 from posenn.models.model import decode_instances
 
-
-@dataclass
-class FramePrediction:
-    """Instances found in one frame, in frame pixels.
-
-    Attributes:
-        frame_idx: index of the frame.
-        points: `(instances, nodes, 2)`, NaN for parts not found.
-        point_scores: `(instances, nodes)`.
-        scores: `(instances,)` instance scores.
-        identities: `(instances,)` index into the model's classes, -1 for none; None for models
-            without identities.
-        class_probabilities: `(instances, classes)` of top-down identity models, before the
-            identities are assigned.
-    """
-
-    frame_idx: int
-    points: np.ndarray
-    point_scores: np.ndarray
-    scores: np.ndarray
-    identities: np.ndarray | None = None
-    class_probabilities: np.ndarray | None = None
-
-    def subset(self, keep: np.ndarray) -> FramePrediction:
-        """The instances selected by `keep` (a boolean mask or indices)."""
-        def pick(values: np.ndarray | None) -> np.ndarray | None:
-            return None if values is None else values[keep]
-
-        return FramePrediction(
-            self.frame_idx, self.points[keep], self.point_scores[keep], self.scores[keep],
-            pick(self.identities), pick(self.class_probabilities),
-        )
-
-    def with_assigned_identities(self) -> FramePrediction:
-        """Identities from the class probabilities, each at most once per frame (Hungarian).
-
-        An identity model knows every animal, so instances left without an identity (more
-        detections than identities: a stray or duplicate detection) are dropped.
-        """
-        identities = assign_identities(self.class_probabilities)
-        return dataclasses.replace(self, identities=identities).subset(identities >= 0)
-
-
-def clip_to_frames(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Clamp `(batch, ..., 2)` points into their frames (`sizes`: `(batch, 2)` height, width).
-
-    Peaks in the last map cells, which cover padding, would otherwise fall outside the frame.
-    """
-    upper = (sizes[:, ::-1] - 1).astype(points.dtype)
-    return np.clip(points, 0, upper.reshape((len(sizes),) + (1,) * (points.ndim - 2) + (2,)))
-
-
-def instance_scores(points: np.ndarray, point_scores: np.ndarray) -> np.ndarray:
-    """Mean score of the found points of each `(instances, nodes, 2)` instance."""
-    found = ~np.isnan(points[..., 0])
-    total = np.where(found, point_scores, 0.0).sum(axis=-1)
-    return (total / np.maximum(found.sum(axis=-1), 1)).astype(np.float32)
-
-
-def frame_prediction(
-    frame_idx: int, points: np.ndarray, point_scores: np.ndarray, class_probabilities: np.ndarray | None = None
-) -> FramePrediction:
-    """Keep the instances with at least one found point."""
-    found = ~np.isnan(points).all(axis=(1, 2))
-    scores = instance_scores(points, point_scores)
-    return FramePrediction(frame_idx, points, point_scores, scores, class_probabilities=class_probabilities).subset(found)
-
-
-def without_duplicates(prediction: FramePrediction, min_oks: float | None) -> FramePrediction:
-    """Drop instances whose OKS with a better-scored one exceeds `min_oks` (None keeps all)."""
-    if min_oks is None:
-        return prediction
-    return prediction.subset(remove_duplicates(prediction.points, prediction.scores, min_oks))
+__all__ = ["FramePrediction", "without_duplicates", "Pipeline", "make_pipeline"]
 
 
 class WholeFramePipeline:
@@ -108,21 +37,22 @@ class WholeFramePipeline:
         self.channels = model.config.data.channels
         self.scales = [model.config.data.scale]
 
+    def predict(self, batch: FrameBatch) -> list[FramePrediction]:
+        """One `FramePrediction` per frame of the batch."""
+        return self.predict_batch(batch).frames()
+
     @torch.inference_mode()
-    def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
+    def predict_batch(self, batch: FrameBatch) -> BatchPrediction:
+        """The instances of every frame of the batch, as arrays."""
         scale = self.scales[0]
-        outputs = self.model.model(to_device_images(batch, scale, self.channels, device))
+        outputs = self.model.model(batch.images(scale, self.channels))
         points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
         points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale), batch.sizes)
         point_scores, scores = point_scores.float().cpu().numpy(), scores.float().cpu().numpy()
-        # A multi-class bottom-up model returns one instance per identity, in identity order.
-        identities = np.arange(points.shape[1]) if isinstance(self.model.head, MulticlassBottomUpHead) else None
-        predictions = []
-        for row, idx in enumerate(batch.indices):
-            found = ~np.isnan(points[row]).all(axis=(1, 2))
-            prediction = FramePrediction(idx, points[row], point_scores[row], scores[row], identities).subset(found)
-            predictions.append(without_duplicates(prediction, self.duplicate_oks))
-        return predictions
+        identities = None
+        if isinstance(self.model.head, MulticlassBottomUpHead):  # one instance per identity, in identity order
+            identities = np.broadcast_to(np.arange(points.shape[1]), points.shape[:2])
+        return BatchPrediction.from_points(batch.indices, points, point_scores, scores, identities, self.duplicate_oks)
 
 
 class TopDownPipeline:
@@ -150,55 +80,62 @@ class TopDownPipeline:
         self.channels = instance.config.data.channels
         self.scales = sorted({centroid.config.data.scale, 1.0})
 
+    def predict(self, batch: FrameBatch) -> list[FramePrediction]:
+        """One `FramePrediction` per frame of the batch."""
+        return self.predict_batch(batch).frames()
+
     @torch.inference_mode()
-    def predict(self, batch: FrameBatch, device: torch.device) -> list[FramePrediction]:
-        frames = to_device_images(batch, 1.0, self.channels, device)  # full resolution, for crops
-        centroid_scale, centroid_channels = self.centroid.config.data.scale, self.centroid.config.data.channels
-        images = frames
-        if (centroid_scale, centroid_channels) != (1.0, self.channels):
-            images = to_device_images(batch, centroid_scale, centroid_channels, device)
+    def predict_batch(self, batch: FrameBatch) -> BatchPrediction:
+        """The instances of every frame of the batch, as arrays: centres of the whole batch in one
+        pass, then all its crops in one pass; results come back from the device once."""
+        centroid_scale = self.centroid.config.data.scale
+        images = batch.images(centroid_scale, self.centroid.config.data.channels)
         centres, _ = self.centroid_head.decode(self.centroid.model(images), self.peak_threshold)
         centres = (centres[:, :, 0] + 0.5) / centroid_scale - 0.5  # (batch, max_instances, 2) frame px
         frame_index, slot = torch.nonzero(~torch.isnan(centres[..., 0]), as_tuple=True)
-        n_nodes = self.instance.head.n_nodes
-        points = np.full((len(batch.indices), self.centroid_head.max_instances, n_nodes, 2), np.nan, np.float32)
-        point_scores = np.zeros(points.shape[:-1], np.float32)
-        probabilities = None
-        if self.identified:
-            probabilities = np.zeros(points.shape[:2] + (self.instance.head.n_classes,), np.float32)
+        slots = (len(batch), self.centroid_head.max_instances)
+        points = torch.full((*slots, self.instance.head.n_nodes, 2), float("nan"), device=centres.device)
+        point_scores = torch.zeros(points.shape[:-1], device=centres.device)
+        probabilities = torch.zeros((*slots, self.instance.head.n_classes), device=centres.device) if self.identified else None
         if len(frame_index):
-            crop_points, crop_scores, crop_probabilities = self.predict_crops(frames, centres[frame_index, slot], frame_index)
-            rows, slots = frame_index.cpu().numpy(), slot.cpu().numpy()
-            points[rows, slots] = crop_points
-            point_scores[rows, slots] = crop_scores
+            crop_points, crop_scores, crop_probabilities = self.predict_crops(batch, centres[frame_index, slot], frame_index)
+            points[frame_index, slot] = crop_points
+            point_scores[frame_index, slot] = crop_scores
             if probabilities is not None:
-                probabilities[rows, slots] = crop_probabilities
-        points = clip_to_frames(points, batch.sizes)
-        predictions = []
-        for row, idx in enumerate(batch.indices):
-            frame_probabilities = None if probabilities is None else probabilities[row]
-            prediction = without_duplicates(frame_prediction(idx, points[row], point_scores[row], frame_probabilities), self.duplicate_oks)
-            predictions.append(prediction.with_assigned_identities() if self.identified else prediction)
-        return predictions
+                probabilities[frame_index, slot] = crop_probabilities
+        points = clip_to_frames(points.cpu().numpy(), batch.sizes)
+        prediction = BatchPrediction.from_points(batch.indices, points, point_scores.cpu().numpy(), duplicate_oks=self.duplicate_oks)
+        return prediction.with_assigned_identities(probabilities.cpu().numpy()) if probabilities is not None else prediction
 
     @property
     def identified(self) -> bool:
         """Whether the instance model also tells each animal's identity."""
         return isinstance(self.instance.head, MulticlassTopDownHead)
 
+    def crops(self, batch: FrameBatch, centres: torch.Tensor, frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float crops `(crops, channels, s, s)` for the instance model and their origins
+        `(crops, 2)` in its scaled coordinates; at scale 1 they are cut from the uint8 frames."""
+        scale, size = self.instance.config.data.scale, self.instance.head.crop_size
+        if scale == 1.0:
+            crops, origins = cut_crops(batch.frames, centres, frame_index, size)
+            crops = to_float_images(crops)
+            if crops.shape[1] != self.channels:
+                crops = crops.mean(dim=1, keepdim=True) if self.channels == 1 else crops.expand(-1, self.channels, -1, -1)
+            return crops.contiguous(memory_format=torch.channels_last), origins
+        return crop_and_resize(batch.images(1.0, self.channels), centres, frame_index, size, scale)
+
     def predict_crops(
-        self, frames: torch.Tensor, centres: torch.Tensor, frame_index: torch.Tensor
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self, batch: FrameBatch, centres: torch.Tensor, frame_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Part positions `(crops, nodes, 2)` in frame pixels, their scores `(crops, nodes)`, and
-        identity probabilities `(crops, classes)` (None without identities), from `(frames,
-        channels, h, w)` full-resolution float frames."""
+        identity probabilities `(crops, classes)` (None without identities), on the device."""
         scale = self.instance.config.data.scale
-        crops, origins = crop_and_resize(frames, centres, frame_index, self.instance.head.crop_size, scale)
+        crops, origins = self.crops(batch, centres, frame_index)
         outputs = self.instance.model(crops)
         points, scores = self.instance.head.decode(outputs, self.peak_threshold)  # (crops, 1, nodes, ...)
         points = unscale_points(points[:, 0] + origins[:, None, :], scale)
-        probabilities = self.instance.head.classify(outputs).cpu().numpy() if self.identified else None
-        return points.float().cpu().numpy(), scores[:, 0].float().cpu().numpy(), probabilities
+        probabilities = self.instance.head.classify(outputs).float() if self.identified else None
+        return points.float(), scores[:, 0].float(), probabilities
 
 
 Pipeline = WholeFramePipeline | TopDownPipeline

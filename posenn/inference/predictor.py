@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import sleap_io as sio
 import torch
 
 from posenn.config import Config, load_config
-from posenn.data.cache import resize_frame
-from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
 from posenn.inference.onnx import OnnxModel
-from posenn.io.video import to_channels
 from posenn.models.model import Head, PoseModel, as_float, build_head, build_model
 
 
@@ -27,8 +22,10 @@ def resolve_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PosennError("--device cuda: no CUDA GPU is available on this machine.")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PosennError(f"--device {name}: no CUDA GPU is available on this machine.")
+    if name.startswith("cuda:") and int(name.split(":")[1]) >= torch.cuda.device_count():
+        raise PosennError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0.")
     if name == "mps" and not torch.backends.mps.is_available():
         raise PosennError("--device mps: Apple MPS is not available on this machine.")
     return torch.device(name)
@@ -131,58 +128,3 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
     # Channels-last convolutions ran the instance network 1.7× faster on this CPU (precision.py).
     model = model.to(device, memory_format=torch.channels_last).eval()
     return TrainedModel(Path(model_dir), config, with_precision(model, device, precision), head)
-
-
-@dataclass
-class FrameBatch:
-    """Frames preprocessed for the networks, at every input scale a pipeline needs.
-
-    Attributes:
-        indices: frame index of each row.
-        images: scale → `(batch, channels, height, width)` uint8 frames resized by that scale
-            and padded to the largest frame of the batch.
-        sizes: `(batch, 2)` height and width of each original frame.
-    """
-
-    indices: list[int]
-    images: dict[float, np.ndarray]
-    sizes: np.ndarray
-
-
-def batch_frames(
-    frames: Iterable[tuple[int, np.ndarray]], channels: int, scales: Sequence[float], batch_size: int
-) -> Iterator[FrameBatch]:
-    """Group `(frame_idx, frame)` pairs into preprocessed batches (runs on the reader thread)."""
-    pending: list[tuple[int, np.ndarray]] = []
-    for idx, frame in frames:
-        pending.append((idx, to_channels(frame, channels)))
-        if len(pending) == batch_size:
-            yield make_batch(pending, scales)
-            pending = []
-    if pending:
-        yield make_batch(pending, scales)
-
-
-def make_batch(pending: Sequence[tuple[int, np.ndarray]], scales: Sequence[float]) -> FrameBatch:
-    """A `FrameBatch` of `(frame_idx, (h, w, c) frame)` pairs, resized to each scale."""
-    images = {scale: stack_padded([resize_frame(frame, scale) for _, frame in pending]) for scale in scales}
-    sizes = np.array([frame.shape[:2] for _, frame in pending])
-    return FrameBatch([idx for idx, _ in pending], images, sizes)
-
-
-def stack_padded(images: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack `(height, width, channels)` frames into `(batch, channels, H, W)`, zero-padding."""
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
-    batch = np.zeros((len(images), images[0].shape[2], height, width), np.uint8)
-    for row, image in enumerate(images):
-        batch[row, :, : image.shape[0], : image.shape[1]] = image.transpose(2, 0, 1)
-    return batch
-
-
-def to_device_images(batch: FrameBatch, scale: float, channels: int, device: torch.device) -> torch.Tensor:
-    """The batch's frames at `scale` as float `(batch, channels, h, w)` on `device`."""
-    images = to_float_images(torch.from_numpy(batch.images[scale]).to(device, non_blocking=True))
-    if images.shape[1] != channels:
-        images = images.mean(dim=1, keepdim=True) if channels == 1 else images.expand(-1, channels, -1, -1)
-    return images.contiguous(memory_format=torch.channels_last)

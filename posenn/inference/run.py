@@ -1,12 +1,20 @@
-"""`posenn track`: a video or labels file in, a predictions `.slp` out."""
+"""`posenn track`: videos or labels files in, one predictions `.slp` out for each.
+
+Each input is predicted chunk by chunk into a folder beside its output (`OUTPUT.parts/`, see
+`store`), then tracked from those chunks, then written as one `.slp` (atomically) and the
+folder removed. Memory does not grow with the video, and a run that is stopped, killed or
+crashes is continued by running the same command again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
+import json
 import platform
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -18,13 +26,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import posenn
 from posenn.errors import PosennError
-from posenn.inference.pipelines import FramePrediction, Pipeline, make_pipeline, with_grouping
-from posenn.inference.predictor import TrainedModel, batch_frames, load_model, resolve_device
+from posenn.inference.loop import default_decoders, predict_chunks
+from posenn.inference.pipelines import Pipeline, make_pipeline, with_grouping
+from posenn.inference.predictor import TrainedModel, load_model, resolve_device
+from posenn.inference.store import Chunk, PredictionStore, chunk_spans
 from posenn.io.labels import load_labels
-from posenn.io.video import iter_frames, open_video, parse_frame_ranges, prefetch
+from posenn.io.slp_writer import FrameBlock, write_predictions
+from posenn.io.video import open_video, parse_frame_ranges
 from posenn.io.writers import save_labels
-from posenn.tracking import TrackerOptions, track_labels
-
+from posenn.tracking import FrameInstances, TrackerOptions, track_labels
+from posenn.tracking.pipeline import track_stream
 
 @dataclass
 class TrackOptions:
@@ -38,10 +49,12 @@ class TrackOptions:
     min_points: int | None = None
     device: str = "auto"
     runtime: str = "torch"
-    precision: str = "32"
+    precision: str = "auto"
     frames: str | None = None
     quiet: bool = False
     tracker: TrackerOptions | None = None
+    decoders: int | None = None  # decoder threads; None: one on the CPU, more beside a GPU
+    chunk_frames: int = 1024  # frames per saved chunk of predictions
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
@@ -61,42 +74,6 @@ def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, li
         return jobs
     video = open_video(input_path)
     return [(video, parse_frame_ranges(frames, video.shape[0]))]
-
-
-def to_labeled_frame(
-    prediction: FramePrediction, video: sio.Video, skeleton: sio.Skeleton, tracks: list[sio.Track]
-) -> sio.LabeledFrame:
-    """Wrap one frame's predictions as `PredictedInstance`s; identities become `tracks`."""
-    identities = prediction.identities if prediction.identities is not None else np.full(len(prediction.points), -1)
-    instances = [
-        sio.PredictedInstance.from_numpy(
-            points, skeleton=skeleton, point_scores=point_scores, score=float(score),
-            track=tracks[identity] if identity >= 0 else None,
-        )
-        for points, point_scores, score, identity in zip(prediction.points, prediction.point_scores, prediction.scores, identities)
-    ]
-    return sio.LabeledFrame(video=video, frame_idx=prediction.frame_idx, instances=instances)
-
-
-def predict_video(
-    pipeline: Pipeline,
-    video: sio.Video,
-    indices: list[int],
-    device: torch.device,
-    batch_size: int,
-    skeleton: sio.Skeleton,
-    tracks: list[sio.Track],
-    on_batch: Callable[[int], None],
-) -> list[sio.LabeledFrame]:
-    """Predict the given frames of one video, decoding and preprocessing on a background thread."""
-    frames = iter_frames(video, indices, pipeline.channels)
-    labeled_frames = []
-    for batch in prefetch(batch_frames(frames, pipeline.channels, pipeline.scales, batch_size), depth=3):
-        for prediction in pipeline.predict(batch, device):
-            if len(prediction.points):
-                labeled_frames.append(to_labeled_frame(prediction, video, skeleton, tracks))
-        on_batch(len(batch.indices))
-    return labeled_frames
 
 
 @contextlib.contextmanager
@@ -161,67 +138,208 @@ def build_pipeline(model_dirs: list[Path], device: torch.device, options: TrackO
     return pipeline, models[-1]
 
 
-def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
-    """Predict poses on a video or on the labeled frames of a `.slp`; write `output` atomically."""
-    input_path, output = Path(input_path), Path(output)
-    if not input_path.exists():
-        raise PosennError(f"Input not found: {input_path}")
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: float16 on CUDA GPUs (as accurate as float32 for pose maps, and faster), float32
+    elsewhere; other values are kept."""
+    if precision != "auto":
+        return precision
+    return "16" if device.type == "cuda" else "32"
+
+
+def file_stamp(path: Path) -> dict:
+    """What identifies a file's version: resolved path, size and modification time."""
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def job_signature(input_path: Path, jobs: list[tuple[sio.Video, list[int]]], model_dirs: list[Path], options: TrackOptions,
+                  device: torch.device, precision: str) -> dict:
+    """What makes two runs predict the same thing: input, frames, models and prediction options."""
+    frames = hashlib.sha256(json.dumps([indices for _, indices in jobs]).encode()).hexdigest()
+    models = [file_stamp(checkpoint) for directory in model_dirs
+              for checkpoint in [Path(directory) / "config.yaml", *sorted(Path(directory).glob("*.ckpt"))[:1]]]
+    settings = {name: getattr(options, name) for name in ("batch_size", "peak_threshold", "max_instances", "duplicate_oks",
+                                                          "min_line_score", "min_points", "runtime", "chunk_frames")}
+    return {"input": file_stamp(input_path), "frames": frames, "models": models, "settings": settings,
+            "device": device.type, "precision": precision, "posenn": posenn.__version__}
+
+
+def parts_folder(output: Path) -> Path:
+    """Where an output's chunks are kept until it is written."""
+    return output.with_name(output.name + ".parts")
+
+
+def written_job(output: Path) -> dict | None:
+    """The `posenn_job` recorded in an existing predictions file, or None."""
+    import h5py
+
+    try:
+        with h5py.File(output, "r") as handle:
+            metadata = json.loads(handle["metadata"].attrs["json"])
+        return metadata.get("provenance", {}).get("posenn_job")
+    except Exception:  # not there, not a .slp, or written by something else: not done
+        return None
+
+
+def chunk_frames(chunk: Chunk) -> Iterator[FrameInstances]:
+    """The frames of a chunk that hold instances, as tracker input."""
+    bounds = np.cumsum(chunk.counts)
+    for frame_idx, count, end in zip(chunk.frame_idx.tolist(), chunk.counts.tolist(), bounds.tolist()):
+        if count:
+            yield FrameInstances(frame_idx, chunk.points[end - count : end], chunk.scores[end - count : end])
+
+
+@dataclass
+class Prepared:
+    """What every input of one `posenn track` run shares."""
+
+    model_dirs: list[Path]
+    options: TrackOptions
+    device: torch.device
+    precision: str
+    pipeline: Pipeline
+    last_model: TrainedModel
+
+    @property
+    def identity_tracks(self) -> list[sio.Track]:
+        """Identity models name each animal themselves: their classes are the tracks."""
+        return [sio.Track(name) for name in self.last_model.config.model.classes]
+
+
+def prepare(model_dirs: list[Path], options: TrackOptions) -> Prepared:
+    """Check the options, load the models and build the pipeline."""
     if not 1 <= len(model_dirs) <= 2:
         raise PosennError(f"Expected one or two model folders (-m), got {len(model_dirs)}.")
+    if options.chunk_frames < 1:
+        raise PosennError(f"chunk_frames must be at least 1, got {options.chunk_frames}.")
     device = resolve_device(options.device)
-    pipeline, last_model = build_pipeline(model_dirs, device, options)
-    batch_size = options.batch_size or last_model.config.inference.batch_size
-    skeleton = last_model.skeleton
-    # Identity models name each animal themselves: their classes are the tracks, no linking needed.
-    identity_tracks = [sio.Track(name) for name in last_model.config.model.classes]
+    precision = resolve_precision(options.precision, device)
+    pipeline, last_model = build_pipeline(model_dirs, device, TrackOptions(**{**asdict(options), "precision": precision, "tracker": None}))
+    return Prepared([Path(p) for p in model_dirs], options, device, precision, pipeline, last_model)
+
+
+def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progress) -> int:
+    """Predict, track and write one input; returns the number of frames predicted (0 when the
+    output was already complete)."""
+    options = run.options
     jobs = video_jobs(input_path, options.frames)
-
-    console = Console(quiet=options.quiet)
-    labeled_frames: list[sio.LabeledFrame] = []
-    started = datetime.datetime.now()
-    with progress_bar(console) as progress, thread_budget(options.runtime):
-        task = progress.add_task("Predicting", total=sum(len(indices) for _, indices in jobs), rate="")
-        for video, indices in jobs:
-
-            def advance(n: int) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[task].speed
-                progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
-
-            labeled_frames += predict_video(pipeline, video, indices, device, batch_size, skeleton, identity_tracks, advance)
-    elapsed = (datetime.datetime.now() - started).total_seconds()
+    signature = job_signature(input_path, jobs, run.model_dirs, options, run.device, run.precision)
+    job = {"prediction": signature, "tracker": str(options.tracker) if options.tracker else None}
+    if output.exists() and written_job(output) == json.loads(json.dumps(job)):
+        progress.console.print(f"{output}: already complete, skipped.")
+        return 0
+    parts = parts_folder(output)
+    batch_size = options.batch_size or run.last_model.config.inference.batch_size
     n_frames = sum(len(indices) for _, indices in jobs)
-    console.print(f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}")
+    task = progress.add_task(input_path.name, total=n_frames, rate="")
+    started = datetime.datetime.now()
+    stores = []
+    for number, (video, indices) in enumerate(jobs):
+        spans = chunk_spans(len(indices), options.chunk_frames)
+        store = PredictionStore(parts / f"video{number}", {**signature, "video": number}, len(spans))
+        done = sum(spans[k].stop - spans[k].start for k in range(len(spans)) if store.done(k))
+        if done:
+            progress.console.print(f"{input_path}: resuming, {done} of {len(indices)} frames already predicted.")
+            progress.advance(task, done)
 
-    videos = [video for video, _ in jobs]
-    tracks = identity_tracks
-    if identity_tracks:
-        console.print(f"Identities from the model: {', '.join(track.name for track in identity_tracks)}.")
-    elif options.tracker is not None:
-        tracked = track_labels(sio.Labels(labeled_frames=labeled_frames, videos=videos, skeletons=[skeleton]), options.tracker)
-        labeled_frames, tracks = tracked.labeled_frames, tracked.tracks
-    labels = sio.Labels(
-        labeled_frames=labeled_frames,
-        videos=videos,
-        skeletons=[skeleton],
-        tracks=tracks,
-        provenance={
-            "software": "posenn",
-            "posenn_version": posenn.__version__,
-            "model_paths": [str(Path(p).resolve()) for p in model_dirs],
-            "source": str(input_path.resolve()),
-            "device": str(device),
-            "runtime": options.runtime,
-            "precision": options.precision,
-            "started": started.isoformat(timespec="seconds"),
-            "elapsed_s": round(elapsed, 3),
-            "host": platform.node(),
-            "torch_version": torch.__version__,
-            "tracker": "identity model" if identity_tracks else str(options.tracker) if options.tracker else "none",
-        },
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
+
+        with thread_budget(options.runtime):
+            predict_chunks(run.pipeline, video, [indices[span] for span in spans], store, run.device, batch_size,
+                           options.decoders or default_decoders(run.device), advance)
+        stores.append(store)
+    elapsed = (datetime.datetime.now() - started).total_seconds()
+    progress.remove_task(task)
+
+    tracks, assigned = link_tracks(stores, run)
+    provenance = {
+        "software": "posenn",
+        "posenn_version": posenn.__version__,
+        "model_paths": [str(p.resolve()) for p in run.model_dirs],
+        "source": str(Path(input_path).resolve()),
+        "device": str(run.device),
+        "runtime": options.runtime,
+        "precision": run.precision,
+        "started": started.isoformat(timespec="seconds"),
+        "elapsed_s": round(elapsed, 3),
+        "host": platform.node(),
+        "torch_version": torch.__version__,
+        "tracker": "identity model" if run.identity_tracks else str(options.tracker) if options.tracker else "none",
+        "posenn_job": job,
+    }
+    blocks = (
+        FrameBlock(number, chunk.frame_idx, chunk.counts, chunk.points, chunk.point_scores, chunk.scores, *next(assigned))
+        for number, store in enumerate(stores)
+        for chunk in store.chunks()
     )
-    save_labels(labels, output)
-    return labels
+    write_predictions(output, [video for video, _ in jobs], run.last_model.skeleton, tracks, provenance, blocks)
+    for store in stores:
+        store.clear()
+    with contextlib.suppress(OSError):
+        parts.rmdir()
+    progress.console.print(
+        f"Predicted {n_frames} frames in {elapsed:.1f} s ({n_frames / max(elapsed, 1e-9):.1f} frames/s) → {output}"
+    )
+    return n_frames
+
+
+def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.Track], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """The output's tracks, and per chunk (in store order) each instance's track index and
+    tracking score: identities from an identity model, else the tracker's, run over each video's
+    chunks in bounded memory, else none."""
+    tracker = run.options.tracker
+    if run.identity_tracks:
+        def identities() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for store in stores:
+                for chunk in store.chunks():
+                    yield chunk.identities.astype(np.int64), np.zeros(len(chunk.scores), np.float32)
+        return run.identity_tracks, identities()
+    if tracker is None:
+        def untracked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for store in stores:
+                for chunk in store.chunks():
+                    yield np.full(len(chunk.scores), -1), np.zeros(len(chunk.scores), np.float32)
+        return [], untracked()
+    per_video = [track_stream((frame for chunk in store.chunks() for frame in chunk_frames(chunk)), tracker) for store in stores]
+    n_tracks = max((int(ids.max(initial=-1)) + 1 for ids, _ in per_video), default=0)
+
+    def tracked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for store, (ids, scores) in zip(stores, per_video):
+            start = 0
+            for chunk in store.chunks():
+                end = start + len(chunk.scores)
+                yield ids[start:end], scores[start:end].astype(np.float32)
+                start = end
+    return [sio.Track(f"track_{i}") for i in range(n_tracks)], tracked()
+
+
+def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
+    """Predict poses on a video or on the labeled frames of a `.slp`; write `output` atomically
+    and return it loaded (for long videos, prefer `track_inputs`, which does not load it)."""
+    track_inputs([Path(input_path)], model_dirs, Path(output), options)
+    return load_labels(Path(output))
+
+
+def track_inputs(inputs: list[Path], model_dirs: list[Path], output: Path | None, options: TrackOptions) -> list[Path]:
+    """Predict every input into its own predictions file (see `outputs_for`); returns them."""
+    from posenn.inference.inputs import outputs_for
+
+    for path in inputs:
+        if not Path(path).exists():
+            raise PosennError(f"Input not found: {path}")
+    targets = outputs_for(inputs, output)
+    run = prepare(model_dirs, options)
+    console = Console(quiet=options.quiet)
+    with progress_bar(console) as progress:
+        overall = progress.add_task("Videos", total=len(inputs), rate="") if len(inputs) > 1 else None
+        for path, target in zip(inputs, targets):
+            predict_input(Path(path), target, run, progress)
+            if overall is not None:
+                progress.advance(overall)
+    return targets
 
 
 def retrack(input_path: Path, output: Path, tracker: TrackerOptions, quiet: bool = False) -> sio.Labels:

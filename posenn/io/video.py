@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -73,39 +74,128 @@ def iter_frames(video: sio.Video, indices: Sequence[int], channels: int) -> Iter
         yield idx, to_channels(np.asarray(frame), channels)
 
 
-def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
-    """Produce `items` on a background thread, `depth` ahead of the consumer.
+@dataclass
+class DecodedBatch:
+    """Consecutive frames of one video, decoded.
 
-    Exceptions raised by the producer are re-raised in the consumer.
+    Attributes:
+        indices: `(batch,)` frame indices.
+        frames: `(batch, height, width, channels)` uint8, zero-padded to the largest frame.
+        sizes: `(batch, 2)` height and width of each frame.
+    """
+
+    indices: np.ndarray
+    frames: np.ndarray
+    sizes: np.ndarray
+
+
+def decode_batches(
+    video: sio.Video, segments: Sequence[Sequence[int]], channels: int, batch_size: int
+) -> Iterator[tuple[int, DecodedBatch]]:
+    """Decode the sorted frame indices of each segment, in order, into batches of up to
+    `batch_size` frames that never span two segments; yields `(segment number, batch)`.
+
+    Media files are read by one decoder that seeks only across gaps and decodes straight into
+    each batch's array; embedded frames of a `.pkg.slp` go through `iter_frames`.
+    """
+    if is_embedded(video):
+        for number, segment in enumerate(segments):
+            for start in range(0, len(segment), batch_size):
+                pairs = list(iter_frames(video, segment[start : start + batch_size], channels))
+                sizes = np.array([frame.shape[:2] for _, frame in pairs])
+                frames = np.zeros((len(pairs), *sizes.max(axis=0), channels), np.uint8)
+                for row, (_, frame) in enumerate(pairs):
+                    frames[row, : frame.shape[0], : frame.shape[1]] = frame
+                yield number, DecodedBatch(np.array([idx for idx, _ in pairs]), frames, sizes)
+        return
+    path = str(video.filename)
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise PosennError(f"{path}: cannot open the video (not a video file, or an unsupported codec).")
+    conversion = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
+    position, decoded = 0, None
+    try:
+        for number, segment in enumerate(segments):
+            for start in range(0, len(segment), batch_size):
+                batch_indices = np.asarray(segment[start : start + batch_size], dtype=np.int64)
+                frames = None
+                for row, idx in enumerate(batch_indices.tolist()):
+                    if idx < position or idx - position > SEEK_GAP:
+                        capture.set(cv2.CAP_PROP_POS_FRAMES, idx)
+                        position = idx
+                    while position < idx:
+                        capture.grab()
+                        position += 1
+                    ok, decoded = capture.read(decoded)
+                    position += 1
+                    if not ok:
+                        raise PosennError(f"{path}: could not decode frame {idx}.")
+                    if frames is None:
+                        frames = np.empty((len(batch_indices), decoded.shape[0], decoded.shape[1], channels), np.uint8)
+                    if decoded.shape[:2] != frames.shape[1:3]:
+                        raise PosennError(f"{path}: frame {idx} is {decoded.shape[1]}×{decoded.shape[0]} px, earlier frames "
+                                          f"{frames.shape[2]}×{frames.shape[1]}; a video's frames must share one size.")
+                    cv2.cvtColor(decoded, conversion, dst=frames[row].reshape(frames.shape[1], frames.shape[2], channels))
+                yield number, DecodedBatch(batch_indices, frames, np.tile(frames.shape[1:3], (len(frames), 1)))
+    finally:
+        capture.release()
+
+
+def prefetch_many(sources: Sequence[Iterable[T]], depth: int = 4) -> Iterator[T]:
+    """Produce the items of several iterables, each on its own thread, up to `depth` ahead of
+    the consumer, in the order they are ready (each source's items stay in their order).
+
+    Exceptions raised by a producer are re-raised in the consumer; when the consumer stops,
+    the producers stop too.
     """
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
-    def produce() -> None:
+    def produce(items: Iterable[T]) -> None:
         try:
             for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
                 if stop.is_set():
                     return
-                buffer.put(item)
             buffer.put(done)
         except BaseException as exc:  # handed to the consumer
             buffer.put(exc)
 
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=produce, args=(items,), daemon=True) for items in sources]
+    for thread in threads:
+        thread.start()
+    remaining = len(threads)
     try:
-        while (item := buffer.get()) is not done:
-            if isinstance(item, BaseException):
+        while remaining:
+            item = buffer.get()
+            if item is done:
+                remaining -= 1
+            elif isinstance(item, BaseException):
                 raise item
-            yield item
+            else:
+                yield item
     finally:
         stop.set()
-        while thread.is_alive():
+        while any(thread.is_alive() for thread in threads):
             try:
                 buffer.get_nowait()
             except queue.Empty:
-                thread.join(timeout=0.01)
+                for thread in threads:
+                    thread.join(timeout=0.01)
+
+
+def prefetch(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """Produce `items` on a background thread, `depth` ahead of the consumer.
+
+    Exceptions raised by the producer are re-raised in the consumer.
+    """
+    return prefetch_many([items], depth)
 
 
 def open_video(path: Path) -> sio.Video:

@@ -103,29 +103,26 @@ def flowed_poses(
     return dict(zip(seen, moved))
 
 
-def track_online(
-    frames: list[FrameInstances], options: TrackerOptions, images: Callable[[int], np.ndarray] | None = None
-) -> OnlineResult:
-    """Link detections frame by frame (see the module docstring).
+class OnlineTracker:
+    """The online pass as a state machine: `step` links one frame's detections and keeps only
+    what the next frames need (each track's last two poses), so memory does not grow with the
+    video."""
 
-    Args:
-        frames: detections per frame, in increasing `frame_idx`.
-        options: tracker options.
-        images: `frame_idx → (H, W) or (H, W, 3)` uint8 frame; used when `options.optical_flow`.
+    def __init__(self, options: TrackerOptions):
+        self.options = options
+        self.tracks: list[Track] = []
+        self.previous: tuple[int, np.ndarray] | None = None  # (frame_idx, grey image) for optical flow
 
-    Returns:
-        Track ids, link similarities and forced-link flags, each a list of `(n,)` arrays.
-    """
-    tracks: list[Track] = []
-    result = OnlineResult([], [], [])
-    previous: tuple[int, np.ndarray] | None = None  # (frame_idx, grey image) for optical flow
-    for frame in frames:
+    def step(self, frame: FrameInstances, image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Track ids (-1 untracked), link similarities and forced-link flags of the frame's
+        `(n,)` detections; `image` is the frame, for optical flow."""
+        options, tracks = self.options, self.tracks
         n = len(frame.points)
         ids, scores, forced = np.full(n, -1), np.zeros(n), np.zeros(n, dtype=bool)
-        current = to_gray(images(frame.frame_idx)) if options.optical_flow and images is not None else None
+        current = to_gray(image) if options.optical_flow and image is not None else None
         active = [t for t, track in enumerate(tracks) if frame.frame_idx - track.frames[-1] <= options.window]
         keep = kept_detections(np.asarray(frame.scores, dtype=float), options.max_tracks)
-        flowed = flowed_poses(tracks, previous, current)
+        flowed = flowed_poses(tracks, self.previous, current)
         candidates = candidate_poses(tracks, active, frame.frame_idx, options, flowed)
         similarity = similarity_matrix(options.similarity, candidates, frame.points[keep], options.oks_sigma)
         for row, col in match(similarity, options.matching, options.min_similarity):
@@ -141,8 +138,29 @@ def track_online(
                 forced[d] = ids[d] >= 0
         for d in np.flatnonzero(ids >= 0):
             tracks[ids[d]].add(frame.frame_idx, frame.points[d])
+        self.previous = (frame.frame_idx, current) if current is not None else None
+        return ids, scores, forced
+
+
+def track_online(
+    frames: list[FrameInstances], options: TrackerOptions, images: Callable[[int], np.ndarray] | None = None
+) -> OnlineResult:
+    """Link detections frame by frame (see the module docstring).
+
+    Args:
+        frames: detections per frame, in increasing `frame_idx`.
+        options: tracker options.
+        images: `frame_idx → (H, W) or (H, W, 3)` uint8 frame; used when `options.optical_flow`.
+
+    Returns:
+        Track ids, link similarities and forced-link flags, each a list of `(n,)` arrays.
+    """
+    tracker = OnlineTracker(options)
+    result = OnlineResult([], [], [])
+    for frame in frames:
+        image = images(frame.frame_idx) if options.optical_flow and images is not None else None
+        ids, scores, forced = tracker.step(frame, image)
         result.ids.append(ids)
         result.scores.append(scores)
         result.forced.append(forced)
-        previous = (frame.frame_idx, current) if current is not None else None
     return result

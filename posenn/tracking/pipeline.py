@@ -1,11 +1,17 @@
-"""Tracking from detections to identities: the online pass, then post-processing."""
+"""Tracking from detections to identities: the online pass, then post-processing.
 
-from collections.abc import Callable
+The online pass keeps only each track's last poses; post-processing works on flat per-detection
+arrays (a few numbers per detection), so a whole video can be tracked from a stream of frames
+(`track_stream`) in memory that hardly grows with its length.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from posenn.errors import PosennError
-from posenn.tracking.online import track_online
+from posenn.tracking.online import OnlineTracker
 from posenn.tracking.options import FrameInstances, TrackerOptions, TrackingResult
 from posenn.tracking.postprocess import (
     build_tracklets,
@@ -14,15 +20,41 @@ from posenn.tracking.postprocess import (
     link_identities,
     split_tracklets,
 )
+from posenn.tracking.similarity import centroids, sizes
 
 
-def contiguous(ids: list[np.ndarray]) -> list[np.ndarray]:
-    """Renumber track ids 0..T-1 in order of first appearance; -1 stays -1."""
-    order: dict[int, int] = {}
-    for frame_ids in ids:
-        for track in frame_ids[frame_ids >= 0].tolist():
-            order.setdefault(track, len(order))
-    return [np.array([order.get(t, -1) for t in frame_ids.tolist()], dtype=int) for frame_ids in ids]
+@dataclass
+class Detections:
+    """What post-processing needs of every detection, in frame order.
+
+    Attributes:
+        frame_idx: `(n,)` frame of each detection.
+        ids: `(n,)` online track ids, -1 = untracked.
+        scores: `(n,)` similarity of the link that continued the track (0 = new).
+        forced: `(n,)` whether the link was forced.
+        centres: `(n, 2)` centroids.
+        sizes: `(n,)` instance sizes in pixels.
+    """
+
+    frame_idx: np.ndarray
+    ids: np.ndarray
+    scores: np.ndarray
+    forced: np.ndarray
+    centres: np.ndarray
+    sizes: np.ndarray
+
+
+def contiguous(ids: np.ndarray) -> np.ndarray:
+    """Renumber `(n,)` track ids 0..T-1 in order of first appearance; -1 stays -1."""
+    tracked = ids >= 0
+    if not tracked.any():
+        return ids.copy()
+    values, first = np.unique(ids[tracked], return_index=True)
+    rank = np.empty(len(values), int)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(values))
+    out = np.full(len(ids), -1)
+    out[tracked] = rank[np.searchsorted(values, ids[tracked])]
+    return out
 
 
 def check_frames(frames: list[FrameInstances], options: TrackerOptions, has_images: bool) -> None:
@@ -32,6 +64,49 @@ def check_frames(frames: list[FrameInstances], options: TrackerOptions, has_imag
         raise PosennError("tracker: frames must be given in increasing frame_idx order, once each")
     if options.optical_flow and not has_images:
         raise PosennError("tracker: optical_flow needs images (a function frame_idx → image)")
+
+
+def online_pass(
+    frames: Iterable[FrameInstances], options: TrackerOptions, images: Callable[[int], np.ndarray] | None = None
+) -> Detections:
+    """Run the online tracker over `frames` (consumed once, in order) into flat arrays."""
+    tracker = OnlineTracker(options)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("frame_idx", "ids", "scores", "forced", "centres", "sizes")}
+    last = None
+    for frame in frames:
+        if last is not None and frame.frame_idx <= last:
+            raise PosennError("tracker: frames must be given in increasing frame_idx order, once each")
+        last = frame.frame_idx
+        image = images(frame.frame_idx) if options.optical_flow and images is not None else None
+        ids, scores, forced = tracker.step(frame, image)
+        if not len(ids):
+            continue
+        points = np.asarray(frame.points, dtype=float).reshape(len(ids), -1, 2)
+        for name, values in zip(parts, (np.full(len(ids), frame.frame_idx), ids, scores, forced, centroids(points), sizes(points))):
+            parts[name].append(values)
+    empty = {"centres": np.zeros((0, 2)), "forced": np.zeros(0, bool)}
+    return Detections(**{name: np.concatenate(values) if values else empty.get(name, np.zeros(0, int)) for name, values in parts.items()})
+
+
+def link(detections: Detections, options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Post-processing: `(n,)` final track ids 0..T-1 (-1 = untracked) and link similarities."""
+    ids = drop_short(split_tracklets(detections.ids, detections.forced), options.min_track_length)
+    if options.global_pass:
+        count = options.max_tracks or infer_count(detections.frame_idx, ids)
+        tracklets = build_tracklets(detections.frame_idx, ids, detections.centres, detections.sizes)
+        identity = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
+        lookup = np.array([identity.get(t, -1) for t in range(ids.max(initial=-1) + 1)] + [-1], dtype=int)
+        ids = lookup[ids]  # -1 indexes the trailing -1
+    ids = contiguous(ids)
+    return ids, np.where(ids >= 0, detections.scores, 0.0)
+
+
+def track_stream(frames: Iterable[FrameInstances], options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Track a stream of frames in increasing `frame_idx`; returns `(detections,)` track ids and
+    link similarities, in the order the detections came (no optical flow: no images)."""
+    if options.optical_flow:
+        raise PosennError("tracker: optical_flow needs images; it is not available when tracking a stream of predictions")
+    return link(online_pass(frames, options), options)
 
 
 def track(
@@ -48,16 +123,9 @@ def track(
         Per frame, `(n,)` track ids 0..T-1 (-1 = untracked) and `(n,)` link similarities.
     """
     check_frames(frames, options, images is not None)
-    online = track_online(frames, options, images)
-    ids = drop_short(split_tracklets(online.ids, online.forced), options.min_track_length)
-    if options.global_pass:
-        count = options.max_tracks or infer_count(ids)
-        tracklets = build_tracklets([f.frame_idx for f in frames], ids, [f.points for f in frames])
-        identity = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
-        ids = [np.array([identity.get(t, -1) for t in frame_ids.tolist()], dtype=int) for frame_ids in ids]
-    ids = contiguous(ids)
-    scores = [np.where(frame_ids >= 0, s, 0.0) for frame_ids, s in zip(ids, online.scores)]
-    return TrackingResult(ids=ids, scores=scores)
+    ids, scores = link(online_pass(frames, options, images), options)
+    bounds = np.cumsum([len(frame.points) for frame in frames])[:-1]
+    return TrackingResult(ids=np.split(ids, bounds), scores=np.split(scores, bounds))
 
 
 def track_frames(

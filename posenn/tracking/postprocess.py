@@ -36,63 +36,62 @@ class Tracklet:
     size: float  # median instance size in pixels
 
 
-def split_tracklets(ids: list[np.ndarray], forced: list[np.ndarray]) -> list[np.ndarray]:
+def split_tracklets(ids: np.ndarray, forced: np.ndarray) -> np.ndarray:
     """Renumber detections into tracklets, a new one starting at every forced link.
 
     Args:
-        ids: per frame, `(n,)` online track ids, -1 = untracked.
-        forced: per frame, `(n,)` True where the link to the track was forced.
+        ids: `(detections,)` online track ids in frame order, -1 = untracked.
+        forced: `(detections,)` True where the link to the track was forced.
 
     Returns:
-        Per frame, `(n,)` tracklet ids, -1 = untracked.
+        `(detections,)` tracklet ids, -1 = untracked.
     """
     current: dict[int, int] = {}  # online track id → its tracklet id now
-    next_id, out = 0, []
-    for frame_ids, frame_forced in zip(ids, forced):
-        tracklet_ids = np.full(len(frame_ids), -1)
-        for d, track in enumerate(frame_ids.tolist()):
-            if track < 0:
-                continue
-            if frame_forced[d] or track not in current:
-                current[track], next_id = next_id, next_id + 1
-            tracklet_ids[d] = current[track]
-        out.append(tracklet_ids)
+    next_id = 0
+    out = np.full(len(ids), -1)
+    for d, (track, was_forced) in enumerate(zip(ids.tolist(), forced.tolist())):
+        if track < 0:
+            continue
+        if was_forced or track not in current:
+            current[track], next_id = next_id, next_id + 1
+        out[d] = current[track]
     return out
 
 
-def drop_short(ids: list[np.ndarray], min_length: int) -> list[np.ndarray]:
-    """Untrack (-1) the detections of tracks with fewer than `min_length` detections."""
-    lengths: dict[int, int] = {}
-    for frame_ids in ids:
-        for track in frame_ids[frame_ids >= 0].tolist():
-            lengths[track] = lengths.get(track, 0) + 1
-    short = [track for track, length in lengths.items() if length < min_length]
-    return [np.where(np.isin(frame_ids, short), -1, frame_ids) for frame_ids in ids]
+def drop_short(ids: np.ndarray, min_length: int) -> np.ndarray:
+    """Untrack (-1) the detections of `(detections,)` tracks with fewer than `min_length` detections."""
+    if not (ids >= 0).any():
+        return ids.copy()
+    lengths = np.bincount(ids[ids >= 0])
+    return np.where((ids >= 0) & (lengths[np.maximum(ids, 0)] >= min_length), ids, -1)
 
 
-def build_tracklets(
-    frame_idxs: list[int], ids: list[np.ndarray], points: list[np.ndarray]
-) -> dict[int, Tracklet]:
-    """Tracklet id → its frames, centroids and size, from per-frame ids and `(n, nodes, 2)` points."""
-    rows: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for frame_idx, frame_ids, frame_points in zip(frame_idxs, ids, points):
-        for d in np.flatnonzero(frame_ids >= 0):
-            rows.setdefault(int(frame_ids[d]), []).append((frame_idx, frame_points[d]))
+def build_tracklets(frame_idx: np.ndarray, ids: np.ndarray, centres: np.ndarray, instance_sizes: np.ndarray) -> dict[int, Tracklet]:
+    """Tracklet id → its frames, centroids and size.
+
+    Args:
+        frame_idx: `(detections,)` frame of each detection, non-decreasing.
+        ids: `(detections,)` tracklet ids, -1 = untracked.
+        centres: `(detections, 2)` centroids.
+        instance_sizes: `(detections,)` sizes in pixels.
+    """
+    tracked = np.flatnonzero(ids >= 0)
+    order = tracked[np.argsort(ids[tracked], kind="stable")]  # by tracklet, frame order within each
+    tracklet_ids, starts = np.unique(ids[order], return_index=True)
     tracklets = {}
-    for tracklet_id, items in rows.items():
-        poses = np.array([pose for _, pose in items])
-        tracklets[tracklet_id] = Tracklet(
-            frames=np.array([f for f, _ in items]),
-            centroids=centroids(poses),
-            size=float(np.median(sizes(poses))),
-        )
+    for tracklet_id, rows in zip(tracklet_ids.tolist(), np.split(order, starts[1:])):
+        tracklets[tracklet_id] = Tracklet(frames=frame_idx[rows], centroids=centres[rows], size=float(np.median(instance_sizes[rows])))
     return tracklets
 
 
-def infer_count(ids: list[np.ndarray]) -> int:
-    """Number of animals: 90th percentile of tracklets per frame, over frames with any (see module)."""
-    counts = np.array([int((frame_ids >= 0).sum()) for frame_ids in ids])
-    counts = counts[counts > 0]
+def infer_count(frame_rows: np.ndarray, ids: np.ndarray) -> int:
+    """Number of animals: 90th percentile of tracklets per frame, over frames with any (see module).
+
+    Args:
+        frame_rows: `(detections,)` which frame each detection is in (any frame numbering).
+        ids: `(detections,)` tracklet ids, -1 = untracked.
+    """
+    counts = np.unique(frame_rows[ids >= 0], return_counts=True)[1]
     return int(np.percentile(counts, 90, method="nearest")) if len(counts) else 0
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import sleap_io as sio
 
-from posenn.inference.pipelines import FramePrediction, without_duplicates
-from posenn.inference.run import to_labeled_frame
+from posenn.inference.results import FramePrediction, without_duplicates
+from posenn.io.slp_writer import FrameBlock, write_predictions
 
 
 def prediction(identities=None, probabilities=None) -> FramePrediction:
@@ -35,12 +35,21 @@ def test_duplicates_are_removed_with_their_identities():
     assert kept.identities.tolist() == [0, 2]
 
 
-def test_identities_become_the_named_tracks():
+def block(identities: np.ndarray) -> FrameBlock:
+    """One frame of the three test instances, `identities` as track indices."""
+    p = prediction()
+    return FrameBlock(0, np.array([7]), np.array([3]), p.points, p.point_scores, p.scores, identities, np.zeros(3, np.float32))
+
+
+def test_identities_become_the_named_tracks(tmp_path):
     skeleton = sio.Skeleton(["a", "b"])
     tracks = [sio.Track("male"), sio.Track("female")]
     video = sio.Video.from_filename("video.mp4")
-    frame = to_labeled_frame(prediction(np.array([1, -1, 0])), video, skeleton, tracks)
+    write_predictions(tmp_path / "named.slp", [video], skeleton, tracks, {}, [block(np.array([1, -1, 0]))])
+    (frame,) = sio.load_slp(str(tmp_path / "named.slp"), open_videos=False).labeled_frames
+    assert frame.frame_idx == 7
     assert [inst.track.name if inst.track else None for inst in frame.instances] == ["female", None, "male"]
-    assert frame.instances[0].track is tracks[1]
-    untracked = to_labeled_frame(prediction(), video, skeleton, [])
+    np.testing.assert_allclose(frame.instances[2].numpy(), prediction().points[2])
+    write_predictions(tmp_path / "untracked.slp", [video], skeleton, [], {}, [block(np.full(3, -1))])
+    (untracked,) = sio.load_slp(str(tmp_path / "untracked.slp"), open_videos=False).labeled_frames
     assert all(inst.track is None for inst in untracked.instances)

@@ -17,7 +17,8 @@ from posenn.config import Config, SkeletonConfig
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.centroid import CentroidHead
 from posenn.inference.pipelines import TopDownPipeline
-from posenn.inference.predictor import TrainedModel, make_batch
+from posenn.inference.frames import make_batch
+from posenn.inference.predictor import TrainedModel
 
 SIGMA = 3.0
 
@@ -76,9 +77,9 @@ def test_pipeline_returns_the_drawn_poses(centroid_scale, instance_scale):
     )
     pipeline = TopDownPipeline(centroid, instance, peak_threshold=0.3)
     frames = [random_frame(rng, 240, 320, animals) for animals in (1, 2, 3)]
-    batch = make_batch([(i, frame) for i, (frame, _) in enumerate(frames)], pipeline.scales)
+    batch = make_batch([(i, frame) for i, (frame, _) in enumerate(frames)])
 
-    predictions = pipeline.predict(batch, torch.device("cpu"))
+    predictions = pipeline.predict(batch)
 
     for prediction, (_, poses) in zip(predictions, frames):
         assert len(prediction.points) == len(poses)
@@ -92,8 +93,8 @@ def test_frames_without_animals_give_no_instances():
     centroid = stand_in("centroid", 0.5, CentroidHead(SIGMA * 0.5, 1, None, 8), slice(0, 1))
     instance = stand_in("centered_instance", 1.0, CenteredInstanceHead(2, SIGMA, 1, crop_size=64), slice(1, 3))
     pipeline = TopDownPipeline(centroid, instance, peak_threshold=0.3)
-    batch = make_batch([(0, np.zeros((96, 128, 3), np.uint8))], pipeline.scales)
-    (prediction,) = pipeline.predict(batch, torch.device("cpu"))
+    batch = make_batch([(0, np.zeros((96, 128, 3), np.uint8))])
+    (prediction,) = pipeline.predict(batch)
     assert prediction.points.shape == (0, 2, 2) and prediction.scores.shape == (0,)
 
 
@@ -106,6 +107,6 @@ def test_max_instances_keeps_the_strongest_centres():
     centroid = stand_in("centroid", 1.0, CentroidHead(SIGMA, 1, None, 8), slice(0, 1))
     instance = stand_in("centered_instance", 1.0, CenteredInstanceHead(2, SIGMA, 1, crop_size=64), slice(1, 3))
     pipeline = TopDownPipeline(centroid, instance, peak_threshold=0.3, max_instances=1)
-    (prediction,) = pipeline.predict(make_batch([(0, frame)], pipeline.scales), torch.device("cpu"))
+    (prediction,) = pipeline.predict(make_batch([(0, frame)]))
     assert len(prediction.points) == 1
     np.testing.assert_allclose(prediction.points[0], poses[0], atol=0.35)

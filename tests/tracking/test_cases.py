@@ -66,7 +66,9 @@ def test_max_tracks_drops_the_lowest_scores_first():
 
 def test_number_of_animals_is_the_count_in_most_frames():
     counts = [2] * 90 + [3] * 5 + [1] * 5 + [0] * 50
-    assert infer_count([np.arange(n) for n in counts]) == 2
+    ids = np.concatenate([np.arange(n) for n in counts])
+    frame_rows = np.repeat(np.arange(len(counts)), counts)
+    assert infer_count(frame_rows, ids) == 2
 
 
 def test_frames_out_of_order_or_flow_without_images_are_refused():
