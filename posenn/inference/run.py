@@ -31,7 +31,7 @@ from posenn.inference.pipelines import Pipeline, make_pipeline, with_grouping
 from posenn.inference.predictor import TrainedModel, load_model, resolve_device
 from posenn.inference.store import Chunk, PredictionStore, chunk_spans
 from posenn.io.labels import load_labels
-from posenn.io.slp_writer import FrameBlock, write_predictions
+from posenn.io.slp_writer import FrameBlock, write_predictions, written_provenance
 from posenn.io.video import open_video, parse_frame_ranges
 from posenn.io.writers import save_labels
 from posenn.tracking import FrameInstances, TrackerOptions, track_labels
@@ -169,18 +169,6 @@ def parts_folder(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def written_job(output: Path) -> dict | None:
-    """The `posenn_job` recorded in an existing predictions file, or None."""
-    import h5py
-
-    try:
-        with h5py.File(output, "r") as handle:
-            metadata = json.loads(handle["metadata"].attrs["json"])
-        return metadata.get("provenance", {}).get("posenn_job")
-    except Exception:  # not there, not a .slp, or written by something else: not done
-        return None
-
-
 def chunk_frames(chunk: Chunk) -> Iterator[FrameInstances]:
     """The frames of a chunk that hold instances, as tracker input."""
     bounds = np.cumsum(chunk.counts)
@@ -225,7 +213,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
     jobs = video_jobs(input_path, options.frames)
     signature = job_signature(input_path, jobs, run.model_dirs, options, run.device, run.precision)
     job = {"prediction": signature, "tracker": str(options.tracker) if options.tracker else None}
-    if output.exists() and written_job(output) == json.loads(json.dumps(job)):
+    if output.exists() and written_provenance(output).get("posenn_job") == json.loads(json.dumps(job)):
         progress.console.print(f"{output}: already complete, skipped.")
         return 0
     parts = parts_folder(output)

@@ -8,6 +8,7 @@ same predictions. Building `LabeledFrame` objects for an hours-long video would 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,13 @@ def write_predictions(
                     append(handle[name], rows[name])
                     counts[name] += len(rows[name])
     return counts["frames"]
+
+
+def written_provenance(path: Path) -> dict:
+    """The provenance of a `.slp`, read without loading its frames; {} when there is none or
+    the file is not a readable `.slp`."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return json.loads(handle["metadata"].attrs["json"]).get("provenance", {})
+    except (OSError, KeyError, ValueError):
+        return {}

@@ -6,6 +6,7 @@ import pytest
 from posenn.synth import synthesize
 from posenn.tracking import FrameInstances, TrackerOptions, track_frames
 from posenn.tracking.flow import flow_shift
+from posenn.tracking.pipeline import track_stream
 
 from .synthetic import identity_switches, noisy_detections, track_count, tracked_fraction
 
@@ -57,3 +58,13 @@ def test_optical_flow_follows_the_rendered_animals():
     ids = track_frames(frames, options, images=lambda f: synth.images[f])
     owners = [np.array([1, 0]) if f % 2 else np.array([0, 1]) for f in range(60)]
     assert identity_switches(owners, ids, 2) == 0 and track_count(ids) == 2
+
+
+@pytest.mark.parametrize("max_tracks", [None, 3])
+def test_a_stream_of_frames_is_tracked_as_the_list(max_tracks):
+    frames, _ = noisy_detections(3, 1)
+    options = TrackerOptions(max_tracks=max_tracks)
+    ids, scores = track_stream(iter(frames), options)  # consumed once, in order
+    expected = track_frames(frames, options)
+    assert ids.tolist() == np.concatenate(expected).tolist()
+    assert len(scores) == len(ids) and (scores[ids < 0] == 0).all()
