@@ -106,13 +106,25 @@ class TrainConfig(Section):
     run_dir: Path = Path("models/run")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    devices: int | Literal["auto"] = 1
+    devices: int | Literal["auto"] = Field(
+        1, description="Devices (processes) per machine; more than one trains with Lightning DDP ('auto': every GPU of the machine)."
+    )
+    num_nodes: int = Field(
+        1, ge=1, description="Machines; more than one needs a launcher that starts every process (SLURM's srun, torchrun)."
+    )
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     val_precision: Literal["auto", "32", "bf16"] = Field(
         "auto",
         description="Validation passes of a float32 run: 'auto' runs them in bfloat16 where the device has it natively "
         "(CPUs with AVX-512 BF16 or AMX, CUDA GPUs), else in float32.",
     )
+
+    @field_validator("devices")
+    @classmethod
+    def _positive_devices(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("give 1 or more devices, or 'auto'")
+        return value
 
     @field_validator("precision", "val_precision", mode="before")
     @classmethod

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
+import socket
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +62,38 @@ class FrameCache:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def __getstate__(self) -> dict:
+        """Pickle a disk cache by its file name, not its frames, so that the processes of a
+        spawned DDP run open the same memmap instead of each receiving a copy."""
+        state = dict(self.__dict__)
+        images = self.images
+        if isinstance(images, np.memmap) and images.filename and _is_whole_file(images):
+            state["images"] = _MemmapFile(str(images.filename))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["images"], _MemmapFile):
+            state = {**state, "images": np.load(state["images"].path, mmap_mode="r")}
+        self.__dict__.update(state)
+
+
+@dataclass(frozen=True)
+class _MemmapFile:
+    """Stands for a `.npy` memmap in a pickled `FrameCache`."""
+
+    path: str
+
+
+def _is_whole_file(images: np.memmap) -> bool:
+    """Whether a memmap is a whole `.npy` file as `np.load` opens it (not a view of one)."""
+    if not isinstance(images.base, mmap.mmap):  # views have the memmap they come from as base
+        return False
+    try:
+        whole = np.load(images.filename, mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    return whole.shape == images.shape and whole.dtype == images.dtype
 
 
 def _cache_file(cache_dir: Path, samples: list[LabeledSample], scale: float, channels: int) -> Path:
@@ -132,7 +167,9 @@ def _decode_all(
         images = np.zeros(shape, np.uint8)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.npy")
+        # One partial file per process: processes of a DDP run started by SLURM or torchrun all
+        # build the cache; each renames its complete file into place (the contents are equal).
+        partial = path.with_suffix(f".{socket.gethostname()}-{os.getpid()}.partial.npy")
         images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
 
     by_video: dict[int, list[int]] = defaultdict(list)

@@ -19,7 +19,13 @@ from posenn.heads.bottomup import BottomUpHead
 from posenn.heads.centroid import CentroidHead
 from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
 from posenn.precision import has_native_bf16
-from posenn.training.validation import ValidationBatch, validation_metrics
+from posenn.training.validation import (
+    ValidationBatch,
+    ValidationFrame,
+    gather_frames,
+    validation_frames,
+    validation_metrics,
+)
 
 
 IDENTITY_HEADS = (MulticlassBottomUpHead, MulticlassTopDownHead)
@@ -36,6 +42,11 @@ class PoseModule(L.LightningModule):
 
     Batches arrive as uint8 images and keypoints (see `FrameDataset`); `on_after_batch_transfer`
     turns them, on the device, into augmented float images and head targets.
+
+    Under DDP, each process validates its share of the validation set and the validation figures
+    are computed from the frames of all processes (`gather_frames`). Checkpoints record under
+    `"posenn_validation"` how the last figures were made: frames, instances, the world size and
+    the ranks whose frames were gathered.
     """
 
     def __init__(self, config: dict):
@@ -48,7 +59,8 @@ class PoseModule(L.LightningModule):
         self.model = build_model(self.config, self.head).to(memory_format=torch.channels_last)
         nodes = self.config.data.skeleton.nodes
         self.register_buffer("flip_permutation", flip_permutation(nodes, flip_pairs(self.config)), persistent=False)
-        self.validation_outputs: list[ValidationBatch] = []
+        self.validation_outputs: list[ValidationFrame] = []
+        self.validation_record: dict | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
@@ -71,7 +83,10 @@ class PoseModule(L.LightningModule):
             targets = self.head.encode(points, images.shape[-2:], batch["classes"])
         else:
             targets = self.head.encode(points, images.shape[-2:])
-        return {"image": images.contiguous(memory_format=torch.channels_last), "points": points, "targets": targets}
+        prepared = {"image": images.contiguous(memory_format=torch.channels_last), "points": points, "targets": targets}
+        if "index" in batch:
+            prepared["index"] = batch["index"]
+        return prepared
 
     def validation_output(self, batch: dict, outputs: Outputs) -> ValidationBatch:
         """Ground truth and decoded predictions of a prepared batch, in the head's terms."""
@@ -102,7 +117,9 @@ class PoseModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch, self.model(batch["image"]))
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]))
+        # Synced across DDP processes: without validation, the plateau schedule and checkpoints
+        # follow the epoch's training loss, which must be the same in every process.
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)
         return loss
 
     def validation_precision(self) -> contextlib.AbstractContextManager:
@@ -123,18 +140,40 @@ class PoseModule(L.LightningModule):
         outputs = self.validation_forward(batch["image"])
         loss = self._loss(batch, outputs)
         self.log("val_loss", loss, prog_bar=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)
-        self.validation_outputs.append(self.validation_output(batch, outputs))
+        output = self.validation_output(batch, outputs)
+        if "index" in batch:
+            indices = batch["index"].tolist()
+        else:
+            start = len(self.validation_outputs)
+            indices = range(start, start + len(output[0]))
+        self.validation_outputs.extend(validation_frames(output, indices))
 
     def on_validation_epoch_start(self) -> None:
         self.validation_outputs = []
 
     def on_validation_epoch_end(self) -> None:
-        if not self.validation_outputs:
+        frames, ranks = gather_frames(self.validation_outputs)  # every process takes part
+        if not frames:
             return
-        data = self.config.data
-        metrics = validation_metrics(self.validation_outputs, self.evaluated_nodes, data.scale)
-        self.log("val_oks_map", float(metrics["oks_map"]), prog_bar=True)
-        self.log("val_dist_p50", float(metrics["dist_p50"]), prog_bar=True)
+        metrics = validation_metrics(frames, self.evaluated_nodes, self.config.data.scale)
+        self.validation_record = {
+            "n_frames": metrics["n_frames"],
+            "n_gt_instances": metrics["n_gt_instances"],
+            "world_size": self.trainer.world_size,
+            "ranks": ranks,
+        }
+        # The same figures in every process; sync_dist only keeps Lightning from warning.
+        self.log("val_oks_map", float(metrics["oks_map"]), prog_bar=True, sync_dist=True)
+        self.log("val_dist_p50", float(metrics["dist_p50"]), prog_bar=True, sync_dist=True)
+
+    def on_fit_start(self) -> None:
+        """Give each DDP process its own augmentation draws (they start from one RNG state)."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(self.config.train.seed + self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.validation_record is not None:
+            checkpoint["posenn_validation"] = self.validation_record
 
     def configure_optimizers(self):
         train = self.config.train

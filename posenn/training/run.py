@@ -7,7 +7,10 @@ The model folder holds `config.yaml` (the resolved config), `best.ckpt`, `last.c
 
 from __future__ import annotations
 
+import ast
 import logging
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -15,7 +18,9 @@ import lightning as L
 import numpy as np
 import sleap_io as sio
 import torch
+from lightning.fabric.plugins.environments import LSFEnvironment, MPIEnvironment, SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.strategies import DDPStrategy
 from rich.console import Console
 from rich.progress import Progress
 
@@ -89,6 +94,130 @@ def cache_frames(samples: list[LabeledSample], config: Config, run_dir: Path, co
         )
 
 
+def training_device(config: Config) -> str:
+    """The device kind Lightning will train on: `train.device`, with "auto" resolved."""
+    if config.train.device != "auto":
+        return config.train.device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+def devices_per_node(config: Config) -> int:
+    """Processes per machine: `train.devices`, with "auto" resolved (every GPU, or one device)."""
+    devices = config.train.devices
+    if devices != "auto":
+        return devices
+    return max(1, torch.cuda.device_count()) if training_device(config) == "cuda" else 1
+
+
+def world_size(config: Config) -> int:
+    """Training processes in all: devices per machine × machines."""
+    return devices_per_node(config) * config.train.num_nodes
+
+
+def launched_externally() -> bool:
+    """Whether a cluster launcher started this process as one of several (torchrun, SLURM's srun,
+    LSF's jsrun, MPI): Lightning then reads the ranks from the environment and starts nothing."""
+    environments = (TorchElasticEnvironment, SLURMEnvironment, LSFEnvironment, MPIEnvironment)
+    return any(environment.detect() for environment in environments)
+
+
+def launch_rank() -> int:
+    """This process's global rank as given by the launcher that started it, 0 otherwise.
+
+    Known before Lightning sets up the process group: torchrun sets RANK, srun SLURM_PROCID, and
+    Lightning's own script launcher LOCAL_RANK (it launches on one machine only).
+    """
+    for name in ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK"):
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
+
+
+def started_by_posenn_command() -> bool:
+    """Whether this process runs the `posenn` command, which Lightning can start again as is."""
+    return Path(sys.argv[0]).stem == "posenn"
+
+
+def ddp_strategy(config: Config) -> DDPStrategy | str:
+    """The Lightning strategy for `train.devices` × `train.num_nodes` processes.
+
+    - One process: "auto" (no DDP).
+    - Processes started by torchrun, SLURM (srun), LSF or MPI: DDP that starts nothing.
+    - GPUs, from the `posenn` command: DDP with Lightning's script launcher, which runs the same
+      command once more per extra device (Lightning's recommended launcher).
+    - Otherwise (the CPU, or `train()` called from Python: pytest, notebooks, `python -c`, where
+      re-running the command line would not run `train()` again): DDP with spawned processes.
+
+    The CPU uses the gloo backend, GPUs NCCL (Lightning's default for them).
+
+    Raises:
+        PosennError: for several devices on MPS, or several machines without a cluster launcher.
+    """
+    processes = world_size(config)
+    if processes == 1:
+        return "auto"
+    device = training_device(config)
+    if device == "mps":
+        raise PosennError("train.devices > 1 is not possible on MPS (one GPU per Mac): set train.devices=1.")
+    backend = "gloo" if device == "cpu" else None
+    if launched_externally():
+        check_slurm_tasks(processes)
+        return DDPStrategy(process_group_backend=backend, start_method="popen")
+    if config.train.num_nodes > 1:
+        raise PosennError(
+            f"train.num_nodes={config.train.num_nodes} needs every process started by a cluster launcher, one per "
+            "device on each machine: SLURM (srun) or torchrun. See 'Training on several GPUs or machines' in the README."
+        )
+    if device != "cpu" and started_by_posenn_command():
+        return DDPStrategy(process_group_backend=backend, start_method="popen")
+    check_main_guard()
+    return DDPStrategy(process_group_backend=backend, start_method="spawn")
+
+
+def check_slurm_tasks(processes: int) -> None:
+    """Under SLURM (and not torchrun), the job's tasks must be the training processes: with
+    fewer, the processes that do start wait for the others forever.
+
+    Raises:
+        PosennError: when SLURM runs another number of tasks than `processes`.
+    """
+    if TorchElasticEnvironment.detect() or not SLURMEnvironment.detect():
+        return
+    tasks = int(os.environ.get("SLURM_NTASKS", "1"))
+    if tasks != processes:
+        raise PosennError(
+            f"SLURM runs {tasks} task(s) but train.devices × train.num_nodes = {processes} processes: ask for "
+            "--ntasks-per-node=train.devices and --nodes=train.num_nodes, and start posenn with srun."
+        )
+
+
+def check_main_guard() -> None:
+    """Refuse to spawn processes from a script without an `if __name__ == "__main__":` block.
+
+    Each spawned process imports the main script again: without the guard it would start a
+    training of its own, and the launch hangs instead of failing.
+
+    Raises:
+        PosennError: naming the script.
+    """
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if path is None:  # python -c, an interactive session or a notebook: nothing is imported again
+        return
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            return
+    raise PosennError(
+        f"{path}: training with several processes (train.devices > 1) imports this script again in each of them; "
+        "put the code that calls train() under `if __name__ == \"__main__\":`."
+    )
+
+
 def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L.Trainer:
     """A Lightning Trainer with checkpoints, early stopping, the CSV log and progress."""
     monitor = "val_loss" if has_val else "train_loss_epoch"
@@ -100,12 +229,13 @@ def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L
         callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=config.train.early_stopping_patience))
     if not quiet:
         callbacks.append(RichProgressBar())
-    devices = config.train.devices
-    multi_device = devices == "auto" or (isinstance(devices, int) and devices > 1)
+    callbacks.append(QuietLightning())
     return L.Trainer(
         accelerator=ACCELERATORS[config.train.device],
-        devices=devices,
-        strategy="ddp" if multi_device and config.train.device != "cpu" else "auto",
+        devices=config.train.devices,
+        num_nodes=config.train.num_nodes,
+        strategy=ddp_strategy(config),
+        use_distributed_sampler=True,  # each process gets its share of the training and validation sets
         precision=config.train.precision,
         max_epochs=config.train.epochs,
         max_steps=config.train.max_steps or -1,
@@ -134,12 +264,16 @@ def describe_model(module: PoseModule, console: Console) -> None:
 def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     """Train a model as configured; return the model folder.
 
+    With several processes (DDP, see `ddp_strategy`), only rank 0 writes the model folder and
+    `metrics.json`; the other processes return once training ends.
+
     Args:
         config: the validated config.
         resume: continue from `last.ckpt` in `train.run_dir` (optimizer and schedule included).
         quiet: no progress output.
     """
-    console = Console(quiet=quiet)
+    rank = launch_rank()
+    console = Console(quiet=quiet or rank != 0)
     run_dir = Path(config.train.run_dir)
     last = run_dir / "last.ckpt"
     if resume and not last.is_file():
@@ -150,11 +284,14 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     _quiet_lightning()
 
     skeleton, samples, train_rows, val_rows = load_training_samples(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
-    save_split(samples, train_rows, skeleton, run_dir / "labels_train.slp")
-    save_split(samples, val_rows, skeleton, run_dir / "labels_val.slp")
-    console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}.")
+    trainer = make_trainer(config, run_dir, has_val=bool(val_rows), quiet=quiet)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        save_split(samples, train_rows, skeleton, run_dir / "labels_train.slp")
+        save_split(samples, val_rows, skeleton, run_dir / "labels_val.slp")
+    processes = f" in {trainer.world_size} processes (DDP)" if trainer.world_size > 1 else ""
+    console.print(f"Training on {len(train_rows)} frames, validating on {len(val_rows)}{processes}.")
 
     cache = cache_frames(samples, config, run_dir, console)
     if config.model.type in ("centered_instance", "multiclass_topdown"):
@@ -167,14 +304,15 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     train_loader = make_loader(
         train_set, config.train.batch_size, shuffle=True, num_workers=config.train.num_workers,
         seed=config.train.seed, num_samples=steps * config.train.batch_size if steps else None,
+        processes=trainer.world_size,
     )
     val_loader = None
     if val_rows:
-        val_loader = make_loader(FrameDataset(cache, np.array(val_rows)), config.train.batch_size, shuffle=False)
+        val_set = FrameDataset(cache, np.array(val_rows), indexed=True)
+        val_loader = make_loader(val_set, config.train.batch_size, shuffle=False, processes=trainer.world_size)
 
     module = PoseModule(config.model_dump(mode="json"))
     describe_model(module, console)
-    trainer = make_trainer(config, run_dir, has_val=bool(val_rows), quiet=quiet)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
 
     if val_rows and trainer.is_global_zero:
@@ -191,6 +329,13 @@ def resume_config(run_dir: Path, overrides: list[str]) -> Config:
     config = load_config(path, overrides)
     config.train.run_dir = Path(run_dir)
     return config
+
+
+class QuietLightning(L.Callback):
+    """Applies `_quiet_lightning` in every training process (spawned ones start afresh)."""
+
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        _quiet_lightning()
 
 
 def _quiet_lightning() -> None:

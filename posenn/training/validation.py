@@ -1,11 +1,19 @@
-"""Validation figures during and after training, computed by the same code as `posenn eval`."""
+"""Validation figures during and after training, computed by the same code as `posenn eval`.
+
+Under DDP each process validates its share of the validation set; `gather_frames` brings every
+process's frames together (each frame once) before the figures are computed, so they describe
+the whole validation set, as in a single-process run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from posenn.data.cache import unscale_points
@@ -18,29 +26,82 @@ from posenn.evaluation.report import write_json
 ValidationBatch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def validation_metrics(outputs: list[ValidationBatch], node_names: list[str], scale: float) -> dict:
+class ValidationFrame(NamedTuple):
+    """One validation sample: its position in the validation set, and a `ValidationBatch` row."""
+
+    index: int
+    truth: np.ndarray  # (instances, nodes, 2)
+    predicted: np.ndarray  # (instances, nodes, 2)
+    scores: np.ndarray  # (instances,)
+    areas: np.ndarray  # (instances,)
+
+
+def validation_frames(batch: ValidationBatch, indices: Iterable[int]) -> list[ValidationFrame]:
+    """Split a batch's validation output into frames tagged with their sample indices."""
+    return [ValidationFrame(int(i), *row) for i, row in zip(indices, zip(*batch), strict=True)]
+
+
+def merge_frames(per_process: list[list[ValidationFrame]]) -> list[ValidationFrame]:
+    """The frames of every process, each sample once, in sample order.
+
+    A `DistributedSampler` pads the validation set with repeats of its first samples so that
+    every process gets as many batches; the repeats are dropped here so that they do not count
+    twice in the figures.
+    """
+    unique: dict[int, ValidationFrame] = {}
+    for frames in per_process:
+        for frame in frames:
+            unique.setdefault(frame.index, frame)
+    return [unique[index] for index in sorted(unique)]
+
+
+def all_gather_objects(value: object) -> list[object]:
+    """`value` of every process of the default process group (only this one's without a group)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [value]
+    gathered: list[object] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def gather_frames(
+    frames: list[ValidationFrame], gather: Callable[[object], list[object]] = all_gather_objects
+) -> tuple[list[ValidationFrame], list[int]]:
+    """Every process's validation frames, on every process (a collective call under DDP: all
+    processes must make it).
+
+    Returns:
+        The frames of all processes, each sample once, in sample order; and the ranks (positions
+        in the process group) that contributed frames.
+    """
+    per_process = gather(frames)
+    ranks = [rank for rank, process_frames in enumerate(per_process) if process_frames]
+    return merge_frames(per_process), ranks
+
+
+def validation_metrics(frames: list[ValidationFrame], node_names: list[str], scale: float) -> dict:
     """Pose metrics of validation predictions, in original frame pixels."""
     gt_frames, pred_frames, score_frames, area_frames = [], [], [], []
-    for gt, pred, scores, areas in outputs:
-        for frame_gt, frame_pred, frame_scores, frame_areas in zip(gt, pred, scores, areas):
-            labeled = ~np.isnan(frame_gt).all(axis=(1, 2))
-            found = ~np.isnan(frame_pred).all(axis=(1, 2))
-            gt_frames.append(unscale_points(frame_gt[labeled], scale))
-            pred_frames.append(unscale_points(frame_pred[found], scale))
-            score_frames.append(frame_scores[found])
-            area_frames.append(frame_areas[labeled] / scale**2)
+    for frame in frames:
+        labeled = ~np.isnan(frame.truth).all(axis=(1, 2))
+        found = ~np.isnan(frame.predicted).all(axis=(1, 2))
+        gt_frames.append(unscale_points(frame.truth[labeled], scale))
+        pred_frames.append(unscale_points(frame.predicted[found], scale))
+        score_frames.append(frame.scores[found])
+        area_frames.append(frame.areas[labeled] / scale**2)
     return evaluate_arrays(gt_frames, pred_frames, score_frames, node_names, gt_areas=area_frames)
 
 
 @torch.inference_mode()
-def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[ValidationBatch]:
-    """Run the model over a validation loader without augmentation."""
+def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[ValidationFrame]:
+    """Run the model over a validation loader without augmentation (in this process only)."""
     module.eval()
-    outputs = []
+    frames: list[ValidationFrame] = []
     for batch in loader:
         batch = module.prepare_batch(batch, augment=False)
-        outputs.append(module.validation_output(batch, module.validation_forward(batch["image"])))
-    return outputs
+        output = module.validation_output(batch, module.validation_forward(batch["image"]))
+        frames.extend(validation_frames(output, range(len(frames), len(frames) + len(output[0]))))
+    return frames
 
 
 def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> dict:
@@ -49,4 +110,3 @@ def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> di
     metrics = validation_metrics(predict_validation(module, loader), module.evaluated_nodes, config.data.scale)
     write_json(metrics, Path(path))
     return metrics
-
