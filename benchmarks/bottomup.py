@@ -21,9 +21,10 @@ import torch
 
 from common import report, train_model
 from posenn.evaluation.pose import evaluate_labels
-from posenn.inference.predictor import batch_frames, load_model, to_device_images
+from posenn.inference.frames import to_device_batch
+from posenn.inference.predictor import load_model
 from posenn.inference.run import TrackOptions, track
-from posenn.io.video import iter_frames, open_video
+from posenn.io.video import decode_batches, open_video
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = DATA / "centered_pair_predictions.slp"
@@ -54,8 +55,8 @@ def timing(folder: Path, n_frames: int, batch_size: int) -> dict:
     device = torch.device("cpu")
     model = load_model(folder, device)
     scale, channels = model.config.data.scale, model.config.data.channels
-    frames = iter_frames(open_video(VIDEO), list(range(n_frames)), channels)
-    batches = [to_device_images(batch, scale, channels, device) for batch in batch_frames(frames, channels, [scale], batch_size)]
+    decoded = decode_batches(open_video(VIDEO), [range(n_frames)], channels, batch_size)
+    batches = [to_device_batch(batch.indices, batch.frames, device).images(scale, channels) for _, batch in decoded]
     threshold = model.config.inference.peak_threshold
     stages = {"forward": 0.0, "peaks_and_limb_scores": 0.0, "assignment_and_grouping": 0.0}
     with torch.inference_mode():

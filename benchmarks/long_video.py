@@ -1,8 +1,8 @@
 """A long 1024×1024 video through `posenn track`, on the CPU or a GPU: where the time goes.
 
-The two-fly sample (384×384, 1100 frames) is upscaled to 1024×1024 and looped to `--frames`
-frames (stream copy, so the video decodes like one long recording); its labels are upscaled with
-it. A top-down pair is trained on them for `--steps` steps (or given with `--models`). Then, in
+The two-fly sample (384×384, 1100 frames) is centred in a 1024×1024 frame and looped to
+`--frames` frames (stream copy, so the video decodes like one long recording); its labels move
+with it. A top-down pair is trained on them for `--steps` steps (or given with `--models`). Then, in
 frames per second unless said otherwise:
 
 - start-up: the whole `posenn track` command on one frame (imports, device set-up, model
@@ -82,17 +82,19 @@ def looped(source: Path, target: Path, copies: int) -> Path:
     return target
 
 
-def upscaled_sample(work: Path) -> tuple[Path, Path]:
-    """The fly sample at 1024×1024 (H.264, as a camera would write it) and its labels, scaled."""
+def padded_sample(work: Path) -> tuple[Path, Path]:
+    """The fly sample centred in a 1024×1024 frame (H.264, as a camera would write it; the flies
+    keep their size) and its labels, moved with it."""
     video = work / "flies1024.mp4"
-    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(FLIES_VIDEO), "-vf", f"scale={SIZE}:{SIZE}", "-c:v", "libx264",
-                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(video)], check=True)
     labels = load_labels(FLIES_LABELS)
-    factor = SIZE / labels.videos[0].shape[1]
+    height, width = labels.videos[0].shape[1:3]
+    left, top = (SIZE - width) // 2, (SIZE - height) // 2
+    subprocess.run([ffmpeg(), "-y", "-loglevel", "error", "-i", str(FLIES_VIDEO), "-vf", f"pad={SIZE}:{SIZE}:{left}:{top}:gray",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(video)], check=True)
     target = sio.Video.from_filename(str(video.resolve()))
     frames = []
     for lf in labels.labeled_frames:
-        instances = [sio.PredictedInstance.from_numpy((inst.numpy() + 0.5) * factor - 0.5, skeleton=labels.skeleton,
+        instances = [sio.PredictedInstance.from_numpy(inst.numpy() + [left, top], skeleton=labels.skeleton,
                                                       point_scores=np.ones(len(labels.skeleton.nodes)), score=1.0)
                      for inst in lf.predicted_instances]
         frames.append(sio.LabeledFrame(video=target, frame_idx=lf.frame_idx, instances=instances))
@@ -102,9 +104,9 @@ def upscaled_sample(work: Path) -> tuple[Path, Path]:
 
 
 def train_pair(labels: Path, work: Path, steps: int) -> list[Path]:
-    """A top-down pair trained on the upscaled labels."""
+    """A top-down pair trained on the 1024×1024 labels, the centroid model at scale 0.25."""
     settings = ["data.val_fraction=0.05", f"inference.batch_size={BATCH_SIZE}"]
-    centroid, _ = train_model(labels, "centroid", work / "centroid", steps, "predicted", settings)
+    centroid, _ = train_model(labels, "centroid", work / "centroid", steps, "predicted", settings + ["data.scale=0.25"])
     instance, _ = train_model(labels, "centered_instance", work / "centered", steps, "predicted", settings)
     return [centroid, instance]
 
@@ -160,7 +162,7 @@ class StandIn(torch.nn.Module):
             shape = self.model(images[:1]).shape
             self.cache[key] = self.blobs(tuple(images.shape[-2:]), shape[1]).to(images.device)
         maps = self.cache[key]
-        return maps.expand(len(images), *maps.shape[1:])
+        return maps.expand(len(images), *maps.shape[1:]).clone()  # a network writes new maps
 
 
 def stand_in_pipeline(run: Prepared) -> Prepared:
@@ -232,7 +234,7 @@ def forward_ceiling(run: Prepared, video: Path, n_frames: int) -> float:
 
 
 def oks_map(labels: Path, predictions: Path) -> float:
-    """OKS mAP of predictions against the upscaled labels (predicted instances taken as truth)."""
+    """OKS mAP of predictions against the labels (the sample's predicted instances taken as truth)."""
     metrics = evaluate_labels(load_labels(labels), load_labels(predictions), gt_instances="predicted", pred_instances="predicted")
     return round(metrics["oks_map"], 3)
 
@@ -263,6 +265,8 @@ def memory_rows(work: Path, models: list[Path], counts: list[int]) -> list[dict]
 
 
 def row(measure: str, variant: str, value: float, unit: str, note: str = "") -> dict:
+    """A table row, printed as soon as it is measured."""
+    print(f"{measure} | {variant} | {value} {unit} | {note}", flush=True)
     return {"measure": measure, "variant": variant, "value": value, "unit": unit, "note": note}
 
 
@@ -291,7 +295,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="posenn-long-"))
     work.mkdir(parents=True, exist_ok=True)
     console = Console()
-    short_video, labels = upscaled_sample(work)
+    short_video, labels = padded_sample(work)
     video = looped(short_video, work / "flies1024_long.mp4", -(-args.frames // 1100))
     n_frames = open_video(video).shape[0]
     models = list(args.models) if args.models else train_pair(labels, work, args.steps)

@@ -36,9 +36,9 @@ import torch
 from common import report, train_model
 
 from posenn.inference.pipelines import TopDownPipeline
-from posenn.inference.predictor import FrameBatch, batch_frames
+from posenn.inference.frames import FrameBatch, to_device_batch
 from posenn.inference.run import TrackOptions, build_pipeline, thread_budget, track
-from posenn.io.video import iter_frames
+from posenn.io.video import decode_batches, iter_frames
 from posenn.tracking import TrackerOptions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -131,15 +131,16 @@ def recording_calls(pipeline: TopDownPipeline, calls: list[tuple[Callable, torch
 def decoded_batches(pipeline: TopDownPipeline, n_frames: int) -> list[FrameBatch]:
     """The flies video's first `n_frames`, decoded and batched as `posenn track` batches them."""
     video = sio.load_video(str(FLIES_VIDEO))
-    frames = iter_frames(video, range(n_frames), pipeline.channels)
-    return list(batch_frames(frames, pipeline.channels, pipeline.scales, BATCH_SIZE))
+    decoded = decode_batches(video, [range(n_frames)], pipeline.channels, BATCH_SIZE)
+    return [to_device_batch(batch.indices, batch.frames, torch.device("cpu")) for _, batch in decoded]
 
 
 def predict_in_memory(pipeline: TopDownPipeline, batches: list[FrameBatch]) -> float:
     """Seconds of the pipeline's predict loop over frames decoded beforehand."""
     start = time.perf_counter()
     for batch in batches:
-        pipeline.predict(batch, torch.device("cpu"))
+        batch = dataclasses.replace(batch, _images={})  # resized again each time, as in `posenn track`
+        pipeline.predict_batch(batch)
     return time.perf_counter() - start
 
 

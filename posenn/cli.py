@@ -107,6 +107,7 @@ def track_command(
     min_line_score: Annotated[Optional[float], typer.Option(min=-1.0, max=1.0, help="Bottom-up: weakest limb connection kept.")] = None,
     min_points: Annotated[Optional[int], typer.Option(min=1, help="Bottom-up: instances with fewer parts are dropped.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda (or cuda:N) or mps.")] = "auto",
+    devices: Annotated[Optional[str], typer.Option(help="Spread the inputs over these devices, one process each: cuda:0,cuda:1 or all.")] = None,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
     precision: Annotated[str, typer.Option(help="auto (16 on CUDA GPUs, else 32); 32; bf16 (CPUs with bfloat16 support, GPUs) or 16 (GPUs).")] = "auto",
     decoders: Annotated[Optional[int], typer.Option(min=1, help="Video decoder threads (default: 1 on the CPU, up to 4 beside a GPU).")] = None,
@@ -159,12 +160,20 @@ def track_command(
             return
         from posenn.inference.run import TrackOptions, track_inputs
 
+        device_list = None
+        if devices is not None:
+            import torch
+
+            from posenn.inference.devices import parse_devices
+
+            device_list = parse_devices(devices, torch.cuda.device_count())
+
         options = TrackOptions(
             batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
             min_line_score=min_line_score, min_points=min_points, device=device, runtime=runtime, precision=precision, frames=frames,
             quiet=quiet, tracker=tracker_options, decoders=decoders, chunk_frames=chunk_frames,
         )
-        track_inputs(paths, model, output, options)
+        track_inputs(paths, model, output, options, device_list)
 
     run(action)
 

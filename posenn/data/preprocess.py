@@ -6,5 +6,5 @@ import torch
 
 
 def to_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 `(batch, channels, height, width)` → float32 in [0, 1]."""
-    return images.float() / 255.0
+    """uint8 `(batch, channels, height, width)` → float32 in [0, 1] (one new tensor, scaled in place)."""
+    return images.to(torch.float32, copy=True).div_(255.0)

@@ -23,7 +23,6 @@ Pairing:
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from posenn.errors import PosennError
 
@@ -160,6 +159,8 @@ def hungarian_match(oks: np.ndarray, min_oks: float = 0.0) -> tuple[np.ndarray, 
     Returns:
         `(gt_indices, pred_indices)`, two `(n_pairs,)` integer arrays.
     """
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
     gt_indices, pred_indices = linear_sum_assignment(oks, maximize=True)
     keep = oks[gt_indices, pred_indices] > min_oks
     return gt_indices[keep], pred_indices[keep]

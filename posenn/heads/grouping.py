@@ -12,9 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 @dataclass(frozen=True)
@@ -45,6 +42,8 @@ def assign_limbs(scores: np.ndarray, candidates: np.ndarray) -> Limbs:
     Returns:
         The kept limbs.
     """
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
     rows: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     for frame, edge in np.argwhere(candidates.any(axis=(2, 3))):
         allowed = candidates[frame, edge]
@@ -104,6 +103,9 @@ def assemble_instances(
         max_instances: at most this many instances per frame.
         min_points: instances with fewer parts are dropped.
     """
+    from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
+    from scipy.sparse.csgraph import connected_components
+
     batch, nodes, n_peaks, _ = peaks.shape
     found = ~np.isnan(peaks[..., 0])  # (batch, nodes, peaks)
     edge_array = np.asarray(edges, dtype=np.int64).reshape(-1, 2)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 
 from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.confmaps import gaussian_maps, local_peaks, sampling_grid
@@ -62,6 +61,8 @@ def assign_identities(probabilities: np.ndarray, min_probability: float = 0.0) -
     identities = np.full(len(probabilities), -1, dtype=np.int64)
     if probabilities.size == 0:
         return identities
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
     rows, columns = linear_sum_assignment(probabilities, maximize=True)
     keep = probabilities[rows, columns] >= min_probability
     identities[rows[keep]] = columns[keep]

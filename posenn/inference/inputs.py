@@ -87,11 +87,10 @@ def outputs_for(inputs: Sequence[Path], output: Path | None) -> list[Path]:
     if output is None:
         return [Path(path).with_name(Path(path).name + OUTPUT_SUFFIX) for path in inputs]
     output = Path(output)
-    as_folder = output.is_dir() or len(inputs) > 1 or not output.name.endswith(".slp")
-    if not as_folder:
+    if len(inputs) == 1 and not output.is_dir() and output.name.endswith(".slp"):
         return [output]
-    if output.exists() and not output.is_dir():
-        raise PosennError(f"-o {output}: with several inputs, -o must be a folder, and this is a file.")
+    if output.name.endswith(".slp") or (output.exists() and not output.is_dir()):
+        raise PosennError(f"-o {output}: with several inputs, -o must be a folder (one predictions file is written per input).")
     targets = [output / (Path(path).name + OUTPUT_SUFFIX) for path in inputs]
     seen: dict[Path, Path] = {}
     for path, target in zip(inputs, targets):

@@ -12,6 +12,7 @@ from posenn.config import Config, load_config
 from posenn.errors import PosennError
 from posenn.inference.onnx import OnnxModel
 from posenn.models.model import Head, PoseModel, as_float, build_head, build_model
+from posenn.models.unet import fold_batch_norms
 
 
 def resolve_device(name: str) -> torch.device:
@@ -119,6 +120,7 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
             f"({(lines[1:] or lines)[0].strip()}). Was the config edited after training? Folders trained before "
             "posenn's decoder change need model.backbone.upsampling: bilinear_conv."
         ) from None
+    model = fold_batch_norms(model.eval())
     if runtime == "onnx":
         if device.type != "cpu":
             raise PosennError(f"--runtime onnx runs on the CPU; use --device cpu (got {device.type}).")

@@ -14,7 +14,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -232,7 +232,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
 
         def advance(n: int) -> None:
             progress.advance(task, n)
-            speed = progress.tasks[task].speed
+            speed = next(t.speed for t in progress.tasks if t.id == task)
             progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
 
         with thread_budget(options.runtime):
@@ -311,23 +311,38 @@ def track(input_path: Path, model_dirs: list[Path], output: Path, options: Track
     return load_labels(Path(output))
 
 
-def track_inputs(inputs: list[Path], model_dirs: list[Path], output: Path | None, options: TrackOptions) -> list[Path]:
-    """Predict every input into its own predictions file (see `outputs_for`); returns them."""
+def track_inputs(inputs: list[Path], model_dirs: list[Path], output: Path | None, options: TrackOptions,
+                 devices: list[str] | None = None) -> list[Path]:
+    """Predict every input into its own predictions file (see `outputs_for`); returns them.
+
+    With several `devices` (e.g. `["cuda:0", "cuda:1"]`) the inputs are spread over them, one
+    worker process per device (see `devices.track_on_devices`).
+    """
     from posenn.inference.inputs import outputs_for
 
     for path in inputs:
         if not Path(path).exists():
             raise PosennError(f"Input not found: {path}")
     targets = outputs_for(inputs, output)
+    if devices and len(devices) > 1:
+        from posenn.inference.devices import track_on_devices
+
+        track_on_devices(list(zip(inputs, targets)), model_dirs, options, devices)
+    else:
+        predict_inputs(list(zip(inputs, targets)), model_dirs, replace(options, device=devices[0]) if devices else options)
+    return targets
+
+
+def predict_inputs(pairs: list[tuple[Path, Path]], model_dirs: list[Path], options: TrackOptions) -> None:
+    """Predict each `(input, output)` pair with one set of loaded models, under one progress display."""
     run = prepare(model_dirs, options)
     console = Console(quiet=options.quiet)
     with progress_bar(console) as progress:
-        overall = progress.add_task("Videos", total=len(inputs), rate="") if len(inputs) > 1 else None
-        for path, target in zip(inputs, targets):
+        overall = progress.add_task("Videos", total=len(pairs), rate="") if len(pairs) > 1 else None
+        for path, target in pairs:
             predict_input(Path(path), target, run, progress)
             if overall is not None:
                 progress.advance(overall)
-    return targets
 
 
 def retrack(input_path: Path, output: Path, tracker: TrackerOptions, quiet: bool = False) -> sio.Labels:

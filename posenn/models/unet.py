@@ -152,3 +152,18 @@ class UNet(nn.Module):
             jump //= 2
             field += 2 * jump * (self.convs_per_block + upsample_convs)
         return field
+
+
+def fold_batch_norms(module: nn.Module) -> nn.Module:
+    """Fold every batch norm that follows a convolution into that convolution's weights, for
+    inference (eval mode): the same outputs with one op instead of two. Changes `module` in
+    place and returns it."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for sequential in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        layers = list(sequential)
+        for i, (layer, following) in enumerate(zip(layers, layers[1:])):
+            if isinstance(layer, nn.Conv2d) and isinstance(following, nn.BatchNorm2d):
+                sequential[i] = fuse_conv_bn_eval(layer.eval(), following.eval())
+                sequential[i + 1] = nn.Identity()
+    return module

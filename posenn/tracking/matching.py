@@ -1,11 +1,12 @@
 """Pairing candidates with detections from a similarity matrix."""
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 def hungarian_pairs(similarity: np.ndarray) -> list[tuple[int, int]]:
     """Pairs (row, column) maximizing the total similarity, each row and column used once."""
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
     rows, cols = linear_sum_assignment(similarity, maximize=True)
     return list(zip(rows.tolist(), cols.tolist()))
 

@@ -19,7 +19,6 @@
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from posenn.tracking.similarity import centroids, sizes
 
@@ -138,6 +137,8 @@ def link_identities(tracklets: dict[int, Tracklet], count: int, max_gap: int, ca
     Returns:
         Tracklet id → identity id (ids beyond N-1 for tracklets of their own), or -1 (untracked).
     """
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
     identities: list[Identity] = []
     assigned: dict[int, int] = {}
     extra = count  # next id for a tracklet of its own

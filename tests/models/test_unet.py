@@ -178,3 +178,23 @@ def test_receptive_field_multi_level_is_within_measured_range(max_stride, output
     unet = UNet(1, max_stride=max_stride, output_stride=output_stride, convs_per_block=convs, upsampling=upsampling)
     assert min(fields) <= unet.receptive_field() <= max(fields)
     assert max(fields) - min(fields) <= max_stride
+
+
+def test_folded_batch_norms_give_the_same_outputs():
+    from posenn.models.unet import fold_batch_norms
+
+    torch.manual_seed(0)
+    net = UNet(in_channels=1, filters=4, filters_rate=2.0, max_stride=8, output_stride=2, convs_per_block=2, batch_norm=True)
+    with torch.no_grad():  # batch norms with statistics of their own, as after training
+        for layer in net.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.running_mean.uniform_(-1, 1)
+                layer.running_var.uniform_(0.5, 2)
+                layer.weight.uniform_(0.5, 2)
+                layer.bias.uniform_(-1, 1)
+    net.eval()
+    images = torch.rand(2, 1, 32, 32)
+    expected = net(images)
+    folded = fold_batch_norms(net)
+    assert not any(isinstance(layer, torch.nn.BatchNorm2d) for layer in folded.modules())
+    torch.testing.assert_close(folded(images), expected, atol=1e-5, rtol=1e-4)
