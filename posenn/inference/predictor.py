@@ -38,7 +38,7 @@ class TrainedModel:
 
     path: Path
     config: Config
-    model: PoseModel | AutocastModel | OnnxModel
+    model: PoseModel | AutocastModel | ThreadedModel | OnnxModel
     head: Head
 
     @property
@@ -76,6 +76,26 @@ class AutocastModel(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         with torch.autocast(self.device_type, dtype=self.dtype):
             return as_float(self.model(images))
+
+
+class ThreadedModel(torch.nn.Module):
+    """Runs a network on `threads` CPU threads while PyTorch's other work runs on one.
+
+    The small ops around the networks (resizing, peaks, crops) gain nothing from a thread pool,
+    whose idle threads spin and take the cores from the video decoder.
+    """
+
+    def __init__(self, model: torch.nn.Module, threads: int):
+        super().__init__()
+        self.model, self.threads = model, threads
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.model(images)
+        finally:
+            torch.set_num_threads(previous)
 
 
 PRECISIONS = {"bf16": torch.bfloat16, "16": torch.float16}
@@ -129,4 +149,7 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
         return TrainedModel(Path(model_dir), config, OnnxModel(model, config.data.channels), head)
     # Channels-last convolutions ran the instance network 1.7× faster on this CPU (precision.py).
     model = model.to(device, memory_format=torch.channels_last).eval()
-    return TrainedModel(Path(model_dir), config, with_precision(model, device, precision), head)
+    network = with_precision(model, device, precision)
+    if device.type == "cpu":
+        network = ThreadedModel(network, torch.get_num_threads())
+    return TrainedModel(Path(model_dir), config, network, head)

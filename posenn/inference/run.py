@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import json
 import platform
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -78,16 +79,17 @@ def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, li
 
 @contextlib.contextmanager
 def thread_budget(runtime: str) -> Iterator[None]:
-    """Inside the block, the networks get the cores: OpenCV (decoding and resizing on the reader
-    thread) runs on one thread, and so does PyTorch's own work when ONNX Runtime runs the networks.
+    """Inside the block, the networks and the decoder get the cores: OpenCV (resizing) and
+    PyTorch's own work run on one thread; networks on the CPU run on all of PyTorch's threads
+    (`ThreadedModel`), or in ONNX Runtime's pool.
 
-    Idle pool threads otherwise compete with the networks' threads on a CPU; each change ran
-    `posenn track` about 1.06× faster on 2 cores (ad hoc runs of speed_ceilings.py's timings).
+    Idle pool threads otherwise spin and take the cores from the networks and the decoder: with
+    stand-in networks, one PyTorch thread outside them ran the predict loop 1.4× faster on 2 cores
+    (ad hoc runs of long_video.py's pipeline ceiling).
     """
     opencv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     cv2.setNumThreads(1)
-    if runtime == "onnx":
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
@@ -221,6 +223,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
     n_frames = sum(len(indices) for _, indices in jobs)
     task = progress.add_task(input_path.name, total=n_frames, rate="")
     started = datetime.datetime.now()
+    first_frame: list[float] = []  # when the first batch was predicted (Unix time), for start-up figures
     stores = []
     for number, (video, indices) in enumerate(jobs):
         spans = chunk_spans(len(indices), options.chunk_frames)
@@ -231,6 +234,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
             progress.advance(task, done)
 
         def advance(n: int) -> None:
+            first_frame[:] = first_frame or [time.time()]
             progress.advance(task, n)
             speed = next(t.speed for t in progress.tasks if t.id == task)
             progress.update(task, rate=f"{speed:.1f} frames/s" if speed else "")
@@ -253,6 +257,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
         "precision": run.precision,
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": round(elapsed, 3),
+        "first_frame_time": first_frame[0] if first_frame else None,
         "host": platform.node(),
         "torch_version": torch.__version__,
         "tracker": "identity model" if run.identity_tracks else str(options.tracker) if options.tracker else "none",

@@ -90,13 +90,14 @@ class DecodedBatch:
 
 
 def decode_batches(
-    video: sio.Video, segments: Sequence[Sequence[int]], channels: int, batch_size: int
+    video: sio.Video, segments: Sequence[Sequence[int]], channels: int, batch_size: int, threads: int = 0
 ) -> Iterator[tuple[int, DecodedBatch]]:
     """Decode the sorted frame indices of each segment, in order, into batches of up to
     `batch_size` frames that never span two segments; yields `(segment number, batch)`.
 
-    Media files are read by one decoder that seeks only across gaps and decodes straight into
-    each batch's array; embedded frames of a `.pkg.slp` go through `iter_frames`.
+    Media files are read by one decoder (FFmpeg on `threads` threads, 0 for OpenCV's choice)
+    that seeks only across gaps and decodes straight into each batch's array; embedded frames of
+    a `.pkg.slp` go through `iter_frames`.
     """
     if is_embedded(video):
         for number, segment in enumerate(segments):
@@ -109,7 +110,7 @@ def decode_batches(
                 yield number, DecodedBatch(np.array([idx for idx, _ in pairs]), frames, sizes)
         return
     path = str(video.filename)
-    capture = cv2.VideoCapture(path)
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else cv2.VideoCapture(path)
     if not capture.isOpened():
         raise PosennError(f"{path}: cannot open the video (not a video file, or an unsupported codec).")
     conversion = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB

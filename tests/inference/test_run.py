@@ -1,10 +1,11 @@
-"""`posenn track`'s thread budget: OpenCV, and PyTorch under ONNX Runtime, yield the cores to the
-networks, and get them back."""
+"""`posenn track`'s thread budget: OpenCV and PyTorch's own work run on one thread, the networks on
+all of them, and every setting comes back afterwards."""
 
 import cv2
 import pytest
 import torch
 
+from posenn.inference.predictor import ThreadedModel
 from posenn.inference.run import thread_budget
 
 
@@ -26,9 +27,12 @@ def test_onnx_runs_leave_pytorch_one_thread_and_restore_it():
 
 
 @pytest.mark.usefixtures("two_threads")
-def test_torch_runs_keep_every_torch_thread():
+def test_torch_runs_give_every_thread_to_the_networks_only():
+    network = ThreadedModel(lambda images: torch.get_num_threads(), torch.get_num_threads())
     with thread_budget("torch"):
-        assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 1)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (1, 1)
+        assert network(torch.zeros(1)) == 2  # inside the network
+        assert torch.get_num_threads() == 1  # and back after it
     assert (torch.get_num_threads(), cv2.getNumThreads()) == (2, 2)
 
 
