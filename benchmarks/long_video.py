@@ -24,6 +24,8 @@ frames per second unless said otherwise:
     python benchmarks/long_video.py --device cuda        # the same on a GPU (precision auto: float16)
     python benchmarks/long_video.py --quick              # 2,200 frames, short memory runs
 
+On a GPU machine without the sample data or ffmpeg, see benchmarks/gpu_run.sh.
+
 Results go to benchmarks/results/long_video_<device>.json.
 """
 
@@ -33,7 +35,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,7 +278,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps.")
     parser.add_argument("--precision", default="auto", help="Precision of the end-to-end run (default auto).")
     parser.add_argument("--models", type=Path, nargs=2, help="A trained centroid and centered-instance folder (skips training).")
-    parser.add_argument("--memory-frames", type=int, nargs="+", default=[10000, 100000], help="Frame counts of the memory runs.")
+    parser.add_argument("--memory-frames", type=int, nargs="+", default=[10000, 100000], help="Frame counts of the memory runs (0: none).")
+    parser.add_argument("--prepare-only", action="store_true", help="Make the video and labels in --work, then stop (to carry them to a GPU machine).")
     parser.add_argument("--quick", action="store_true", help="2,200 frames, 100 steps, memory runs of 2,000 and 20,000 frames.")
     parser.add_argument("--work", type=Path, help="Keep videos, models and outputs here (default: a temporary folder).")
     parser.add_argument("--memory-child", nargs="+", help=argparse.SUPPRESS)
@@ -295,15 +297,20 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="posenn-long-"))
     work.mkdir(parents=True, exist_ok=True)
     console = Console()
-    short_video, labels = padded_sample(work)
-    video = looped(short_video, work / "flies1024_long.mp4", -(-args.frames // 1100))
+    video, labels = work / "flies1024_long.mp4", work / "flies1024.slp"
+    if not (video.is_file() and labels.is_file() and open_video(video).shape[0] >= args.frames):  # made earlier: kept
+        short_video, labels = padded_sample(work)
+        video = looped(short_video, video, -(-args.frames // 1100))
+    if args.prepare_only:
+        console.print(f"Wrote {video} and {labels}.")
+        return
     n_frames = open_video(video).shape[0]
     models = list(args.models) if args.models else train_pair(labels, work, args.steps)
     options = track_options(args.device, args.precision)
     run = prepare(models, options)
     device, precision = run.device, run.precision
     console.print(f"{n_frames} frames of {SIZE}×{SIZE}; device {device}, precision {precision}")
-    posenn = [shutil.which("posenn") or "posenn", "track", str(video), "-m", str(models[0]), "-m", str(models[1]),
+    posenn = [sys.executable, "-m", "posenn.cli", "track", str(video), "-m", str(models[0]), "-m", str(models[1]),
               "--max-instances", str(ANIMALS), "--max-tracks", str(ANIMALS), "--batch-size", str(BATCH_SIZE),
               "--device", args.device, "--precision", args.precision, "--quiet"]
 
@@ -343,7 +350,8 @@ def main() -> None:
         command[command.index("--precision") + 1] = variant
         run_measured(command)
         rows.append(row("accuracy", f"OKS mAP, precision {variant}", oks_map(labels, output), "", "1100 labelled frames"))
-    rows += memory_rows(work, models, args.memory_frames)
+    if args.memory_frames != [0]:
+        rows += memory_rows(work, models, args.memory_frames)
     report(f"posenn track on a {n_frames}-frame {SIZE}×{SIZE} video ({device})", rows, f"long_video_{device.type}")
 
 

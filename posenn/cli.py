@@ -203,7 +203,7 @@ def export_command(
         import torch
 
         from posenn.inference.onnx import export_model, output_names
-        from posenn.inference.predictor import load_model
+        from posenn.inference.predictor import load_model, pose_model
 
         model = load_model(model_dir, torch.device("cpu"))
         size = height or model.config.model.crop_size
@@ -213,10 +213,11 @@ def export_command(
                 "(the frame size times data.scale, multiples of the max stride)."
             )
         target = output or Path(model_dir) / "model.onnx"
-        difference = export_model(model.model, model.config.data.channels, size, width or size, target)
+        network = pose_model(model.model)
+        difference = export_model(network, model.config.data.channels, size, width or size, target)
         Console().print(
             f"Wrote {target}: input images (batch, {model.config.data.channels}, {size}, {width or size}), "
-            f"outputs {', '.join(output_names(model.model))}; largest difference from PyTorch {difference:.1e}."
+            f"outputs {', '.join(output_names(network))}; largest difference from PyTorch {difference:.1e}."
         )
 
     run(action)

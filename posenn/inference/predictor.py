@@ -98,6 +98,13 @@ class ThreadedModel(torch.nn.Module):
             torch.set_num_threads(previous)
 
 
+def pose_model(network: torch.nn.Module) -> torch.nn.Module:
+    """The network inside the wrappers `load_model` adds (threads, reduced precision)."""
+    while isinstance(network, (ThreadedModel, AutocastModel)):
+        network = network.model
+    return network
+
+
 PRECISIONS = {"bf16": torch.bfloat16, "16": torch.float16}
 
 

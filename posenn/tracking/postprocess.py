@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from posenn.tracking.similarity import centroids, sizes
-
 NEW_IDENTITY_COST = 2.0  # starting an identity costs as much as a jump of two animal sizes
 VELOCITY_FRAMES = 5  # an identity's velocity: over the last this many frames of its last tracklet
 
