@@ -21,6 +21,7 @@ already on this machine. Results go to benchmarks/results/sleapnn_comparison.jso
 
     python benchmarks/sleapnn_comparison.py --install             # once: sleap-nn into --venv
     python benchmarks/sleapnn_comparison.py --steps 1000 --frames 1100
+    python benchmarks/sleapnn_comparison.py --steps 1000 --frames 1100 --size 1024   # the sample in a 1024×1024 frame
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 import sleap_io as sio
 import yaml
 from common import RESULTS_DIR, report, training_loop
+from long_video import padded_sample
 
 import posenn
 from posenn.autoconfig import config_from_labels
@@ -173,11 +175,11 @@ def sleap_nn_version(venv: Path) -> str:
     raise SystemExit(f"sleap-nn is not installed in {venv}: run this script once with --install (reaches PyPI).")
 
 
-def write_split(work: Path, held_out: int) -> tuple[Path, Path, list[int]]:
+def write_split(work: Path, held_out: int, labels_path: Path, video_path: Path) -> tuple[Path, Path, list[int]]:
     """train.slp and val.slp of the flies (predictions stored as user instances, the last
     `held_out` frames held out) and the held-out frame indices."""
-    labels = load_labels(FLIES_LABELS)
-    video = sio.load_video(str(FLIES_VIDEO.resolve()))
+    labels = load_labels(labels_path)
+    video = sio.load_video(str(video_path.resolve()))
     frames = sorted((lf for lf in labels if lf.instances), key=lambda lf: lf.frame_idx)
     converted = [
         sio.LabeledFrame(video=video, frame_idx=lf.frame_idx,
@@ -280,14 +282,14 @@ def train_sleap_nn(venv: Path, configs: dict[str, Config], train: Path, val: Pat
 
 
 def predict_commands(venv: Path, posenn_pairs: dict[str, list[Path]], sleap_nn_dirs: list[Path], frames: str,
-                     precision: str, work: Path) -> dict[str, list[str]]:
+                     precision: str, work: Path, video: Path) -> dict[str, list[str]]:
     """The prediction-and-tracking commands, same frames, batch, threshold and animal count:
     posenn with PyTorch (matched and fast pairs, in `precision`), posenn with ONNX Runtime,
     sleap-nn. Each writes NAME.slp in `work`."""
     posenn_cli = str(Path(sys.executable).parent / "posenn")
 
     def posenn_command(name: str, pair: str, runtime: str) -> list[str]:
-        return [posenn_cli, "track", str(FLIES_VIDEO), *sum((["-m", str(d)] for d in posenn_pairs[pair]), []),
+        return [posenn_cli, "track", str(video), *sum((["-m", str(d)] for d in posenn_pairs[pair]), []),
                 "-o", str(work / f"{name}.slp"), "--frames", frames, "--batch-size", str(INFERENCE_BATCH),
                 "--peak-threshold", str(PEAK_THRESHOLD), "--max-instances", str(ANIMALS), "--device", "cpu",
                 "--tracker", "oks", "--runtime", runtime, "--precision", precision if runtime == "torch" else "32", "-q"]
@@ -297,7 +299,7 @@ def predict_commands(venv: Path, posenn_pairs: dict[str, list[Path]], sleap_nn_d
         "posenn-onnx": posenn_command("posenn-onnx", "matched", "onnx"),
         "posenn-fast": posenn_command("posenn-fast", "fast", "torch"),
         "posenn-bf16": posenn_command("posenn-bf16", "bf16", "torch"),
-        "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(FLIES_VIDEO),
+        "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(video),
                      *sum((["-m", str(d)] for d in sleap_nn_dirs), []), "-o", str(work / "sleap-nn.slp"),
                      "--frames", frames, "-b", str(INFERENCE_BATCH), "--peak_threshold", str(PEAK_THRESHOLD),
                      "-n", str(ANIMALS), "-d", "cpu", "--tracking"],
@@ -346,6 +348,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="Both frameworks' learning rate (default 1e-3).")
     parser.add_argument("--precision", choices=("32", "bf16"), default="bf16",
                         help="posenn's PyTorch inference precision (default bf16).")
+    parser.add_argument("--size", type=int, choices=(384, 1024), default=384,
+                        help="384: the sample as it is; 1024: centred in a 1024×1024 frame (as long_video.py), where decoding weighs more.")
     parser.add_argument("--work", type=Path, help="Keep splits, configs, models, logs here (default: a temporary folder).")
     return parser.parse_args()
 
@@ -355,8 +359,9 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     version = sleap_nn_version(args.venv)
     if args.frames < args.held_out:
         raise SystemExit(f"--frames ({args.frames}) must cover the --held-out block ({args.held_out} frames).")
-    train, val, held_out = write_split(work, args.held_out)
-    n_video = sio.load_video(str(FLIES_VIDEO)).shape[0]
+    video, labels = (FLIES_VIDEO, FLIES_LABELS) if args.size == 384 else padded_sample(work)
+    train, val, held_out = write_split(work, args.held_out, labels, video)
+    n_video = sio.load_video(str(video)).shape[0]
     frames = f"{n_video - args.frames}-{n_video - 1}"
     epochs = max(1, args.steps // STEPS_PER_EPOCH)
     steps = epochs * STEPS_PER_EPOCH
@@ -373,7 +378,7 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     matched_dirs = [config.train.run_dir for config in configs.values()]
     pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]],
              "bf16": [config.train.run_dir for config in bf16_configs.values()]}
-    commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work)
+    commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work, video)
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
 
     def row(label: str, name: str, training: list[Training]) -> dict:
@@ -385,8 +390,8 @@ def compare(args: argparse.Namespace, work: Path) -> None:
             row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training),
             row(f"posenn trained bf16-mixed, --precision {args.precision}", "posenn-bf16", bf16_training)]
     theirs = row("sleap-nn", "sleap-nn", sleap_nn_training)
-    name = "sleapnn_comparison"
-    report(f"posenn vs sleap-nn, top-down flies: {steps} steps per model, {args.frames} frames predicted, "
+    name = "sleapnn_comparison" if args.size == 384 else f"sleapnn_comparison_{args.size}"
+    report(f"posenn vs sleap-nn, top-down flies at {args.size}×{args.size}: {steps} steps per model, {args.frames} frames predicted, "
            f"{len(held_out)} held-out frames scored",
            [*rows, theirs, *(ratio_row(ours, theirs) for ours in rows)], name)
     posenn_only = {"posenn_inference_precision": args.precision,

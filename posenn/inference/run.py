@@ -246,7 +246,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
     elapsed = (datetime.datetime.now() - started).total_seconds()
     progress.remove_task(task)
 
-    tracks, assigned = link_tracks(stores, run)
+    tracks, tracked = link_tracks(stores, run)
     provenance = {
         "software": "posenn",
         "posenn_version": posenn.__version__,
@@ -263,11 +263,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
         "tracker": "identity model" if run.identity_tracks else str(options.tracker) if options.tracker else "none",
         "posenn_job": job,
     }
-    blocks = (
-        FrameBlock(number, chunk.frame_idx, chunk.counts, chunk.points, chunk.point_scores, chunk.scores, *next(assigned))
-        for number, store in enumerate(stores)
-        for chunk in store.chunks()
-    )
+    blocks = frame_blocks(stores, tracked, identified=bool(run.identity_tracks))
     write_predictions(output, [video for video, _ in jobs], run.last_model.skeleton, tracks, provenance, blocks)
     for store in stores:
         store.clear()
@@ -279,34 +275,32 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
     return n_frames
 
 
-def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.Track], Iterator[tuple[np.ndarray, np.ndarray]]]:
-    """The output's tracks, and per chunk (in store order) each instance's track index and
-    tracking score: identities from an identity model, else the tracker's, run over each video's
-    chunks in bounded memory, else none."""
+def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.Track], list[tuple[np.ndarray, np.ndarray]] | None]:
+    """The output's tracks, and for each video the `(instances,)` track index and tracking score
+    of its instances in chunk order, from the tracker run over the video's chunks in bounded
+    memory; None when an identity model names the tracks or there is no tracker."""
     tracker = run.options.tracker
-    if run.identity_tracks:
-        def identities() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            for store in stores:
-                for chunk in store.chunks():
-                    yield chunk.identities.astype(np.int64), np.zeros(len(chunk.scores), np.float32)
-        return run.identity_tracks, identities()
-    if tracker is None:
-        def untracked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            for store in stores:
-                for chunk in store.chunks():
-                    yield np.full(len(chunk.scores), -1), np.zeros(len(chunk.scores), np.float32)
-        return [], untracked()
+    if run.identity_tracks or tracker is None:
+        return run.identity_tracks, None
     per_video = [track_stream((frame for chunk in store.chunks() for frame in chunk_frames(chunk)), tracker) for store in stores]
     n_tracks = max((int(ids.max(initial=-1)) + 1 for ids, _ in per_video), default=0)
+    return [sio.Track(f"track_{i}") for i in range(n_tracks)], per_video
 
-    def tracked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for store, (ids, scores) in zip(stores, per_video):
-            start = 0
-            for chunk in store.chunks():
-                end = start + len(chunk.scores)
-                yield ids[start:end], scores[start:end].astype(np.float32)
-                start = end
-    return [sio.Track(f"track_{i}") for i in range(n_tracks)], tracked()
+
+def frame_blocks(stores: list[PredictionStore], tracked: list[tuple[np.ndarray, np.ndarray]] | None, identified: bool) -> Iterator[FrameBlock]:
+    """Each saved chunk as a block of the output, with its instances' tracks: the tracker's,
+    the identity model's, or none."""
+    for number, store in enumerate(stores):
+        start = 0
+        for chunk in store.chunks():
+            end = start + len(chunk.scores)
+            if tracked is not None:
+                tracks, scores = tracked[number][0][start:end], tracked[number][1][start:end].astype(np.float32)
+            else:
+                tracks = chunk.identities if identified else np.full(end - start, -1)
+                scores = np.zeros(end - start, np.float32)
+            yield FrameBlock(number, chunk.frame_idx, chunk.counts, chunk.points, chunk.point_scores, chunk.scores, tracks, scores)
+            start = end
 
 
 def track(input_path: Path, model_dirs: list[Path], output: Path, options: TrackOptions) -> sio.Labels:
