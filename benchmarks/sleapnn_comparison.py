@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -149,7 +150,9 @@ def install_sleap_nn(venv: Path) -> None:
     version = latest_sleap_nn()
     with tempfile.TemporaryDirectory() as folder:
         requirements = torch_requirements(version, Path(folder))
-    pins = [f"torch=={public_version('torch')}", f"torchvision=={public_version('torchvision')}"]
+    pins = [f"torch=={public_version('torch')}"]
+    if importlib.util.find_spec("torchvision") is not None:  # else pip picks the torchvision made for that torch
+        pins.append(f"torchvision=={public_version('torchvision')}")
     print(f"sleap-nn {version} requires {requirements or 'no torch'}; installing it with {pins} into {venv}")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     constraints = venv / "torch-constraints.txt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from dataclasses import dataclass
@@ -33,25 +34,50 @@ def to_channels(frame: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(frame, 3, axis=2)
 
 
-def _media_frames(path: str, indices: Sequence[int], channels: int) -> Iterator[tuple[int, np.ndarray]]:
-    capture = cv2.VideoCapture(path)
+def open_capture(path: str, threads: int = 0) -> cv2.VideoCapture:
+    """An OpenCV capture of `path` (FFmpeg on `threads` threads, 0 for OpenCV's choice).
+
+    Raises:
+        PosennError: when the file cannot be opened as a video.
+    """
+    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else cv2.VideoCapture(path)
     if not capture.isOpened():
         raise PosennError(f"{path}: cannot open the video (not a video file, or an unsupported codec).")
-    conversion = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
-    position = 0
-    try:
-        for idx in indices:
-            if idx < position or idx - position > SEEK_GAP:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, idx)
-                position = idx
-            while position < idx:
-                capture.grab()
-                position += 1
-            ok, frame = capture.read()
+    return capture
+
+
+def decoded_frames(capture: cv2.VideoCapture, path: str, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """`(frame_idx, BGR frame)` for sorted `indices`, read in order: short gaps are skipped by
+    decoding, only long ones by seeking. The frame's buffer is reused for the next one.
+
+    Raises:
+        PosennError: for a frame that cannot be decoded.
+    """
+    position, decoded = 0, None
+    for idx in indices:
+        if idx < position or idx - position > SEEK_GAP:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, idx)
+            position = idx
+        while position < idx:
+            capture.grab()
             position += 1
-            if not ok:
-                raise PosennError(f"{path}: could not decode frame {idx}.")
-            frame = cv2.cvtColor(frame, conversion)
+        ok, decoded = capture.read(decoded)
+        position += 1
+        if not ok:
+            raise PosennError(f"{path}: could not decode frame {idx}.")
+        yield idx, decoded
+
+
+def conversion_code(channels: int) -> int:
+    """OpenCV's conversion from decoded BGR to the model's channels."""
+    return cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
+
+
+def _media_frames(path: str, indices: Sequence[int], channels: int) -> Iterator[tuple[int, np.ndarray]]:
+    capture = open_capture(path)
+    try:
+        for idx, decoded in decoded_frames(capture, path, indices):
+            frame = cv2.cvtColor(decoded, conversion_code(channels))
             yield idx, frame.reshape(frame.shape[0], frame.shape[1], channels)
     finally:
         capture.release()
@@ -110,33 +136,20 @@ def decode_batches(
                 yield number, DecodedBatch(np.array([idx for idx, _ in pairs]), frames, sizes)
         return
     path = str(video.filename)
-    capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads]) if threads else cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise PosennError(f"{path}: cannot open the video (not a video file, or an unsupported codec).")
-    conversion = cv2.COLOR_BGR2GRAY if channels == 1 else cv2.COLOR_BGR2RGB
-    position, decoded = 0, None
+    capture = open_capture(path, threads)
+    stream = decoded_frames(capture, path, itertools.chain.from_iterable(segments))
     try:
         for number, segment in enumerate(segments):
             for start in range(0, len(segment), batch_size):
                 batch_indices = np.asarray(segment[start : start + batch_size], dtype=np.int64)
                 frames = None
-                for row, idx in enumerate(batch_indices.tolist()):
-                    if idx < position or idx - position > SEEK_GAP:
-                        capture.set(cv2.CAP_PROP_POS_FRAMES, idx)
-                        position = idx
-                    while position < idx:
-                        capture.grab()
-                        position += 1
-                    ok, decoded = capture.read(decoded)
-                    position += 1
-                    if not ok:
-                        raise PosennError(f"{path}: could not decode frame {idx}.")
+                for row, (idx, decoded) in enumerate(itertools.islice(stream, len(batch_indices))):
                     if frames is None:
                         frames = np.empty((len(batch_indices), decoded.shape[0], decoded.shape[1], channels), np.uint8)
                     if decoded.shape[:2] != frames.shape[1:3]:
                         raise PosennError(f"{path}: frame {idx} is {decoded.shape[1]}×{decoded.shape[0]} px, earlier frames "
                                           f"{frames.shape[2]}×{frames.shape[1]}; a video's frames must share one size.")
-                    cv2.cvtColor(decoded, conversion, dst=frames[row].reshape(frames.shape[1], frames.shape[2], channels))
+                    cv2.cvtColor(decoded, conversion_code(channels), dst=frames[row])
                 yield number, DecodedBatch(batch_indices, frames, np.tile(frames.shape[1:3], (len(frames), 1)))
     finally:
         capture.release()

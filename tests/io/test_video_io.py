@@ -10,7 +10,7 @@ import sleap_io as sio
 
 from posenn.errors import PosennError
 from posenn.io.labels import load_labels
-from posenn.io.video import SEEK_GAP, iter_frames, open_video, parse_frame_ranges, prefetch, to_channels
+from posenn.io.video import SEEK_GAP, decode_batches, iter_frames, open_video, parse_frame_ranges, prefetch, prefetch_many, to_channels
 
 INDICES = [0, 1, 2, 50, 51, 150]
 
@@ -256,3 +256,30 @@ def test_media_frames_on_undecodable_file(tmp_path):
     video = sio.Video(filename=str(path), open_backend=False)
     with pytest.raises(PosennError, match="cannot open the video"):
         list(iter_frames(video, [0], 3))
+
+
+# --- decode_batches ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_batches_never_span_segments_and_hold_the_frames(robot_video, channels):
+    segments = [list(range(0, 10)), list(range(10, 13)), [40, 41, 150]]
+    batches = list(decode_batches(robot_video, segments, channels, batch_size=4))
+    assert [(number, batch.indices.tolist()) for number, batch in batches] == [
+        (0, [0, 1, 2, 3]), (0, [4, 5, 6, 7]), (0, [8, 9]), (1, [10, 11, 12]), (2, [40, 41, 150])]
+    expected = dict(iter_frames(robot_video, [i for segment in segments for i in segment], channels))
+    for _, batch in batches:
+        assert batch.frames.shape == (len(batch.indices), 320, 560, channels)
+        assert batch.sizes.tolist() == [[320, 560]] * len(batch.indices)
+        for frame, idx in zip(batch.frames, batch.indices.tolist()):
+            np.testing.assert_array_equal(frame, expected[idx])
+
+
+def test_several_sources_are_merged_and_errors_reach_the_consumer():
+    def failing():
+        yield "a"
+        raise ValueError("decoder broke")
+
+    assert sorted(prefetch_many([iter([1, 2]), iter([3])])) == [1, 2, 3]
+    with pytest.raises(ValueError, match="decoder broke"):
+        list(prefetch_many([failing(), iter(range(100))], depth=2))
