@@ -34,8 +34,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -112,15 +112,36 @@ def train_pair(labels: Path, work: Path, steps: int) -> list[Path]:
     return [centroid, instance]
 
 
-def run_measured(command: list[str]) -> tuple[float, float]:
-    """Run `command`; its wall seconds and peak resident memory in MiB (exits on failure)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"Command failed: {' '.join(command)}\n{output.decode()[-3000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+def peak_mib(pid: int | str = "self") -> float:
+    """A process's peak resident memory (VmHWM) in MiB. (`wait4`'s ru_maxrss would not do: on
+    Linux a child's count starts from its parent's memory at the fork.)"""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_measured(command: list[str]) -> tuple[float, float, str]:
+    """Run `command` (its `-o` output removed first: a complete output would be skipped); its
+    wall seconds, peak resident memory in MiB (read while it runs) and output. Exits on failure."""
+    if "-o" in command:
+        Path(command[command.index("-o") + 1]).unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        peak = 0.0
+        while process.poll() is None:
+            try:
+                peak = max(peak, peak_mib(process.pid))
+            except (OSError, ValueError):  # the process ended between poll and read
+                pass
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"Command failed: {' '.join(command)}\n{output[-3000:]}")
+    return seconds, peak, output
 
 
 def decode_rates(video: Path, n_frames: int, channels: int) -> tuple[float, float]:
@@ -199,6 +220,7 @@ def track_options(device: str, precision: str, **changes) -> TrackOptions:
 
 def timed_predict(run: Prepared, video: Path, output: Path) -> tuple[float, float]:
     """Whole-path and predict-loop frames/s of one in-process `predict_input`."""
+    output.unlink(missing_ok=True)  # a complete output would be skipped
     start = time.perf_counter()
     with Progress(console=Console(quiet=True)) as progress:
         n_frames = predict_input(video, output, run, progress)
@@ -242,13 +264,12 @@ def oks_map(labels: Path, predictions: Path) -> float:
 
 def memory_child(video: Path, models: list[Path], n_frames: int, output: Path) -> None:
     """Child process: the stand-in pipeline over the first `n_frames` frames; prints peak MiB."""
-    import resource
-
     options = track_options("auto", "auto", frames=f"0-{n_frames - 1}")
     run = stand_in_pipeline(prepare(models, options))
+    output.unlink(missing_ok=True)  # a complete output would be skipped
     with Progress(console=Console(quiet=True)) as progress:
         predict_input(video, output, run, progress)
-    print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mib": peak_mib()}))
 
 
 def memory_rows(work: Path, models: list[Path], counts: list[int]) -> list[dict]:
@@ -258,7 +279,8 @@ def memory_rows(work: Path, models: list[Path], counts: list[int]) -> list[dict]
     rows, first = [], None
     for n_frames in counts:
         command = [sys.executable, __file__, "--memory-child", str(video), str(n_frames), str(work / f"memory_{n_frames}.slp"), *map(str, models)]
-        seconds, peak = run_measured(command)
+        seconds, _, output = run_measured(command)
+        peak = json.loads(output.strip().splitlines()[-1])["peak_mib"]
         first = first or peak
         rows.append(row("peak memory, stand-in networks", f"{n_frames:,} frames of 384×384", round(peak), "MiB",
                         f"{peak / first:.2f}× the first; {n_frames / seconds:.0f} frames/s whole process"))
@@ -280,6 +302,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=Path, nargs=2, help="A trained centroid and centered-instance folder (skips training).")
     parser.add_argument("--memory-frames", type=int, nargs="+", default=[10000, 100000], help="Frame counts of the memory runs (0: none).")
     parser.add_argument("--prepare-only", action="store_true", help="Make the video and labels in --work, then stop (to carry them to a GPU machine).")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of the decode and pipeline ceilings, taken in turn (default 3).")
+    parser.add_argument("--ceilings-only", action="store_true", help="Start-up, forward, decode and pipeline ceilings only.")
     parser.add_argument("--quick", action="store_true", help="2,200 frames, 100 steps, memory runs of 2,000 and 20,000 frames.")
     parser.add_argument("--work", type=Path, help="Keep videos, models and outputs here (default: a temporary folder).")
     parser.add_argument("--memory-child", nargs="+", help=argparse.SUPPRESS)
@@ -316,38 +340,48 @@ def main() -> None:
 
     rows = []
     for _ in range(3):  # the first runs also warm the file cache; the last is measured
-        (work / "one_frame.slp").unlink(missing_ok=True)  # a complete output would be skipped
         launched = time.time()
-        whole_command, _ = run_measured([*posenn, "--frames", "0-0", "-o", str(work / "one_frame.slp")])
+        whole_command, _, _ = run_measured([*posenn, "--frames", "0-0", "-o", str(work / "one_frame.slp")])
     first_frame = written_provenance(work / "one_frame.slp")["first_frame_time"] - launched
     rows.append(row("start-up", "command to first frame predicted", round(first_frame, 2), "s", "imports, device set-up, model loading, first batch"))
     rows.append(row("start-up", "whole command on 1 frame", round(whole_command, 2), "s", "and tracking, writing, exit"))
-    bare, reader = decode_rates(video, min(n_frames, 3000), run.pipeline.channels)
-    rows.append(row("decode ceiling", "OpenCV read loop", round(bare, 1), "frames/s", "one decoder, in order"))
-    rows.append(row("decode ceiling", "posenn reader", round(reader, 1), "frames/s", f"with conversion to {run.pipeline.channels} channel(s)"))
     with thread_budget(options.runtime):
         forward = forward_ceiling(run, video, min(n_frames, 1100))
     rows.append(row("forward ceiling", f"{precision}", round(forward, 1), "frames/s", "both networks, inputs in memory"))
+    rates: dict[str, list[float]] = {"bare": [], "reader": [], "loop": [], "whole": []}
+    for _ in range(args.rounds):  # in turn, so that the machine's drift touches all of them alike
+        bare, reader = decode_rates(video, min(n_frames, 3000), run.pipeline.channels)
+        whole, loop = timed_predict(stand_in_pipeline(run), video, work / "stand_in.slp")
+        for name, value in zip(rates, (bare, reader, loop, whole)):
+            rates[name].append(value)
+    bare, reader, loop, whole = (statistics.median(values) for values in rates.values())
+    spread = {name: f"median of {args.rounds}, {min(values):.0f}–{max(values):.0f}" for name, values in rates.items()}
+    rows.append(row("decode ceiling", "OpenCV read loop", round(bare, 1), "frames/s", f"one decoder, in order; {spread['bare']}"))
+    rows.append(row("decode ceiling", "posenn reader", round(reader, 1), "frames/s",
+                    f"with conversion to {run.pipeline.channels} channel(s); {spread['reader']}"))
+    rows.append(row("pipeline ceiling", "stand-in networks, predict loop", round(loop, 1), "frames/s",
+                    f"{loop / reader:.0%} of the posenn reader, {loop / bare:.0%} of the bare read loop; {spread['loop']}"))
+    rows.append(row("pipeline ceiling", "stand-in networks, whole path", round(whole, 1), "frames/s", f"with tracking and writing; {spread['whole']}"))
     ceiling = min(reader, forward)
-    whole, loop = timed_predict(stand_in_pipeline(run), video, work / "stand_in.slp")
-    rows.append(row("pipeline ceiling", "stand-in networks, predict loop", round(loop, 1), "frames/s", f"{loop / reader:.0%} of the posenn reader, {loop / bare:.0%} of the bare read loop"))
-    rows.append(row("pipeline ceiling", "stand-in networks, whole path", round(whole, 1), "frames/s", "with tracking and writing"))
+    if args.ceilings_only:
+        report(f"posenn track's ceilings on a {n_frames}-frame {SIZE}×{SIZE} video ({device})", rows, f"long_video_ceilings_{device.type}")
+        return
 
-    seconds, peak = run_measured([*posenn, "-o", str(work / "end_to_end.slp")])
+    seconds, peak, _ = run_measured([*posenn, "-o", str(work / "end_to_end.slp")])
     loop_rate = n_frames / written_provenance(work / "end_to_end.slp")["elapsed_s"]
     rows.append(row("end to end", f"posenn track, {precision}, whole command", round(n_frames / seconds, 1), "frames/s",
                     f"{seconds:.1f} s with start-up, tracking and writing; peak memory {peak:.0f} MiB"))
     rows.append(row("end to end", f"posenn track, {precision}, predict loop", round(loop_rate, 1), "frames/s",
                     f"{loop_rate / ceiling:.0%} of the lower ceiling ({ceiling:.1f})"))
 
-    labelled = ["--frames", "0-1099"]
     compare = "32" if precision != "32" else ("bf16" if device.type != "cpu" or torch.backends.mkldnn.is_available() else None)
     for variant in dict.fromkeys([precision, compare]):
         if variant is None:
             continue
         output = work / f"accuracy_{variant}.slp"
-        command = [*posenn, *labelled, "-o", str(output)]
+        command = [*posenn, "-o", str(output)]
         command[command.index("--precision") + 1] = variant
+        command[command.index(str(video))] = str(work / "flies1024.mp4")  # the labelled frames, as the labels name them
         run_measured(command)
         rows.append(row("accuracy", f"OKS mAP, precision {variant}", oks_map(labels, output), "", "1100 labelled frames"))
     if args.memory_frames != [0]:

@@ -66,12 +66,26 @@ def check_frames(frames: list[FrameInstances], options: TrackerOptions, has_imag
         raise PosennError("tracker: optical_flow needs images (a function frame_idx → image)")
 
 
+FIELDS = ("frame_idx", "ids", "scores", "forced", "centres", "sizes")
+BLOCK_FRAMES = 4096  # frames whose small per-frame arrays are joined into one block
+
+
 def online_pass(
     frames: Iterable[FrameInstances], options: TrackerOptions, images: Callable[[int], np.ndarray] | None = None
 ) -> Detections:
-    """Run the online tracker over `frames` (consumed once, in order) into flat arrays."""
+    """Run the online tracker over `frames` (consumed once, in order) into flat arrays.
+
+    Per-frame arrays are joined every `BLOCK_FRAMES` frames, so a long video costs a few numbers
+    per detection, not a few small arrays per frame.
+    """
     tracker = OnlineTracker(options)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("frame_idx", "ids", "scores", "forced", "centres", "sizes")}
+    blocks: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
+    pending: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
+    empty = {"centres": np.zeros((0, 2)), "forced": np.zeros(0, bool)}
+
+    def join(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+        return {name: np.concatenate(values) if values else empty.get(name, np.zeros(0, int)) for name, values in parts.items()}
+
     last = None
     for frame in frames:
         if last is not None and frame.frame_idx <= last:
@@ -82,10 +96,15 @@ def online_pass(
         if not len(ids):
             continue
         points = np.asarray(frame.points, dtype=float).reshape(len(ids), -1, 2)
-        for name, values in zip(parts, (np.full(len(ids), frame.frame_idx), ids, scores, forced, centroids(points), sizes(points))):
-            parts[name].append(values)
-    empty = {"centres": np.zeros((0, 2)), "forced": np.zeros(0, bool)}
-    return Detections(**{name: np.concatenate(values) if values else empty.get(name, np.zeros(0, int)) for name, values in parts.items()})
+        for name, values in zip(FIELDS, (np.full(len(ids), frame.frame_idx), ids, scores, forced, centroids(points), sizes(points))):
+            pending[name].append(values)
+        if len(pending["ids"]) == BLOCK_FRAMES:
+            for name, values in join(pending).items():
+                blocks[name].append(values)
+                pending[name] = []
+    for name, values in join(pending).items():
+        blocks[name].append(values)
+    return Detections(**join(blocks))
 
 
 def link(detections: Detections, options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,8 @@ def test_optical_flow_follows_the_rendered_animals():
 
 
 @pytest.mark.parametrize("max_tracks", [None, 3])
-def test_a_stream_of_frames_is_tracked_as_the_list(max_tracks):
+def test_a_stream_of_frames_is_tracked_as_the_list(max_tracks, monkeypatch):
+    monkeypatch.setattr("posenn.tracking.pipeline.BLOCK_FRAMES", 7)  # many joined blocks
     frames, _ = noisy_detections(3, 1)
     options = TrackerOptions(max_tracks=max_tracks)
     ids, scores = track_stream(iter(frames), options)  # consumed once, in order
