@@ -77,6 +77,12 @@ def scaled_images(batch: FrameBatch, scale: float, channels: int) -> torch.Tenso
         images = to_float_images(torch.from_numpy(resized).permute(0, 3, 1, 2))
     else:
         images = torch.round(resize_on_device(batch.frames.float(), scale)) / 255.0
+    return network_input(images, channels)
+
+
+def network_input(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Float `(batch, c, h, w)` images with the network's `channels` (grey as the mean of the
+    colours, colour as grey repeated), channels-last."""
     if images.shape[1] != channels:
         images = images.mean(dim=1, keepdim=True) if channels == 1 else images.expand(-1, channels, -1, -1)
     return images.contiguous(memory_format=torch.channels_last)

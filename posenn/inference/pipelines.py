@@ -18,7 +18,7 @@ from posenn.data.preprocess import to_float_images
 from posenn.errors import PosennError
 from posenn.heads.bottomup import BottomUpHead
 from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
-from posenn.inference.frames import FrameBatch
+from posenn.inference.frames import FrameBatch, network_input
 from posenn.inference.predictor import TrainedModel
 from posenn.inference.results import BatchPrediction, FramePrediction, clip_to_frames, without_duplicates
 from posenn.models.model import decode_instances
@@ -118,10 +118,7 @@ class TopDownPipeline:
         scale, size = self.instance.config.data.scale, self.instance.head.crop_size
         if scale == 1.0:
             crops, origins = cut_crops(batch.frames, centres, frame_index, size)
-            crops = to_float_images(crops)
-            if crops.shape[1] != self.channels:
-                crops = crops.mean(dim=1, keepdim=True) if self.channels == 1 else crops.expand(-1, self.channels, -1, -1)
-            return crops.contiguous(memory_format=torch.channels_last), origins
+            return network_input(to_float_images(crops), self.channels), origins
         return crop_and_resize(batch.images(1.0, self.channels), centres, frame_index, size, scale)
 
     def predict_crops(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posenn.heads.identity import assign_identities
-from posenn.inference.duplicates import duplicate_free
+from posenn.inference.duplicates import duplicate_free, remove_duplicates
 
 
 def instance_scores(points: np.ndarray, point_scores: np.ndarray) -> np.ndarray:
@@ -73,8 +73,7 @@ def without_duplicates(prediction: FramePrediction, min_oks: float | None) -> Fr
     """Drop instances whose OKS with a better-scored one exceeds `min_oks` (None keeps all)."""
     if min_oks is None:
         return prediction
-    keep = duplicate_free(prediction.points[None], prediction.scores[None], np.ones((1, len(prediction.points)), bool), min_oks)
-    return prediction.subset(keep[0])
+    return prediction.subset(remove_duplicates(prediction.points, prediction.scores, min_oks))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import json
 import platform
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -29,7 +29,7 @@ import posenn
 from posenn.errors import PosennError
 from posenn.inference.loop import default_decoders, predict_chunks
 from posenn.inference.pipelines import Pipeline, make_pipeline, with_grouping
-from posenn.inference.predictor import TrainedModel, load_model, resolve_device
+from posenn.inference.predictor import TrainedModel, checkpoint_path, load_model, resolve_device
 from posenn.inference.store import Chunk, PredictionStore, chunk_spans
 from posenn.io.labels import load_labels
 from posenn.io.slp_writer import FrameBlock, write_predictions, written_provenance
@@ -37,6 +37,7 @@ from posenn.io.video import open_video, parse_frame_ranges
 from posenn.io.writers import save_labels
 from posenn.tracking import FrameInstances, TrackerOptions, track_labels
 from posenn.tracking.pipeline import track_stream
+
 
 @dataclass
 class TrackOptions:
@@ -158,8 +159,7 @@ def job_signature(input_path: Path, jobs: list[tuple[sio.Video, list[int]]], mod
                   device: torch.device, precision: str) -> dict:
     """What makes two runs predict the same thing: input, frames, models and prediction options."""
     frames = hashlib.sha256(json.dumps([indices for _, indices in jobs]).encode()).hexdigest()
-    models = [file_stamp(checkpoint) for directory in model_dirs
-              for checkpoint in [Path(directory) / "config.yaml", *sorted(Path(directory).glob("*.ckpt"))[:1]]]
+    models = [file_stamp(path) for directory in model_dirs for path in (Path(directory) / "config.yaml", checkpoint_path(directory))]
     settings = {name: getattr(options, name) for name in ("batch_size", "peak_threshold", "max_instances", "duplicate_oks",
                                                           "min_line_score", "min_points", "runtime", "chunk_frames")}
     return {"input": file_stamp(input_path), "frames": frames, "models": models, "settings": settings,
@@ -204,7 +204,7 @@ def prepare(model_dirs: list[Path], options: TrackOptions) -> Prepared:
         raise PosennError(f"chunk_frames must be at least 1, got {options.chunk_frames}.")
     device = resolve_device(options.device)
     precision = resolve_precision(options.precision, device)
-    pipeline, last_model = build_pipeline(model_dirs, device, TrackOptions(**{**asdict(options), "precision": precision, "tracker": None}))
+    pipeline, last_model = build_pipeline(model_dirs, device, replace(options, precision=precision))
     return Prepared([Path(p) for p in model_dirs], options, device, precision, pipeline, last_model)
 
 
