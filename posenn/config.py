@@ -54,8 +54,13 @@ class BackboneConfig(Section):
     filters_rate: float = Field(2.0, ge=1.0)
     max_stride: int = Field(16, ge=2)
     convs_per_block: int = Field(2, ge=1)
-    upsampling: Literal["bilinear", "bilinear_conv", "transposed"] = "bilinear"
+    upsampling: Literal["bilinear", "bilinear_conv", "transposed", "transposed_3x3", "transposed_3x3_keras"] = "bilinear"
     batch_norm: bool = True
+    kernel_size: int = Field(3, ge=1, description="Side of the square convolution kernels (odd).")
+    middle_block: bool = Field(True, description="Convolutions at the deepest level (SLEAP's middle block).")
+    widths: list[int] | None = Field(
+        None, description="Channels of each level, shallowest first; None: filters × filters_rate ** level."
+    )
 
 
 class ModelConfig(Section):
@@ -68,6 +73,22 @@ class ModelConfig(Section):
     paf_stride: int | None = Field(None, ge=1, description="Output stride of the part affinity fields (bottom-up); None: output_stride.")
     paf_width: float = Field(8.0, gt=0.0, description="Width in input pixels of the band around each limb where its field is drawn.")
     classes: list[str] = Field(default_factory=list, description="Identity models: the identities, named as the labels' tracks.")
+    class_pooling: Literal["centre", "global_max"] = Field(
+        "centre",
+        description="Multi-class top-down: class vectors from the mean and maximum of the crop's central half of the "
+        "deepest features (centre), or their maximum over the whole crop (global_max, SLEAP's).",
+    )
+    class_layers: list[int] = Field(
+        default_factory=lambda: [128], description="Multi-class top-down: widths of the hidden layers before the class logits."
+    )
+    class_maps_activation: Literal["none", "sigmoid"] = Field(
+        "none", description="Multi-class bottom-up: function applied to the class maps the network outputs."
+    )
+    grid: Literal["centre", "corner"] = Field(
+        "centre",
+        description="Where a map cell (and a pixel of a scaled input) sits in input coordinates: the centre of the "
+        "pixels it covers (posenn's), or its first pixel (corner: SLEAP's and sleap-nn's).",
+    )
 
 
 class AugmentConfig(Section):

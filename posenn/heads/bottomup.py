@@ -71,6 +71,7 @@ class BottomUpHead:
         paf_stride: stride of the fields.
         paf_width: width of the band around each limb, input pixels.
         grouping: how parts are grouped into instances.
+        centred: the grid convention of both outputs (see `posenn.heads.confmaps`).
     """
 
     n_nodes: int
@@ -80,6 +81,7 @@ class BottomUpHead:
     paf_stride: int
     paf_width: float
     grouping: GroupingOptions = GroupingOptions()
+    centred: bool = True
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
@@ -89,8 +91,10 @@ class BottomUpHead:
         """`(batch, instances, nodes, 2)` → part maps `(batch, nodes, h, w)` and fields
         `(batch, 2 * edges, h', w')`."""
         height, width = image_shape
-        maps = gaussian_maps(points, height, width, self.output_stride, self.sigma)
-        fields = part_affinity_fields(points, list(self.edges), height, width, self.paf_stride, self.paf_width)
+        maps = gaussian_maps(points, height, width, self.output_stride, self.sigma, self.centred)
+        fields = part_affinity_fields(
+            points, list(self.edges), height, width, self.paf_stride, self.paf_width, self.centred
+        )
         return maps, fields
 
     def decode(
@@ -118,11 +122,13 @@ class BottomUpHead:
         maps, fields = (output.detach().float() for output in outputs)
         options = self.grouping
         peaks_per_part = max(options.max_instances, MIN_PEAKS_PER_PART)
-        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, peaks_per_part)
+        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, peaks_per_part, self.centred)
         edges = torch.tensor(self.edges, device=maps.device, dtype=torch.long).reshape(-1, 2)
         found = ~torch.isnan(peaks[..., 0])  # (batch, nodes, peaks)
         sources, destinations = torch.nan_to_num(peaks[:, edges[:, 0]]), torch.nan_to_num(peaks[:, edges[:, 1]])
-        scores, support = line_scores(fields, self.paf_stride, sources, destinations, options.line_points, options.max_edge_length)
+        scores, support = line_scores(
+            fields, self.paf_stride, sources, destinations, options.line_points, options.max_edge_length, self.centred
+        )
         both_found = found[:, edges[:, 0], :, None] & found[:, edges[:, 1], None, :]
         allowed = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
         return LimbCandidates(peaks, peak_scores, scores, allowed)

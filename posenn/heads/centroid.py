@@ -38,12 +38,14 @@ class CentroidHead:
         output_stride: stride of the map relative to the network input.
         anchor: index of the anchor node, or None for the centre of the labeled points.
         max_instances: at most this many centres per frame.
+        centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
     """
 
     sigma: float
     output_stride: int
     anchor: int | None = None
     max_instances: int = 16
+    centred: bool = True
 
     @property
     def channels(self) -> int:
@@ -57,10 +59,10 @@ class CentroidHead:
     def encode(self, points: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
         """`(batch, instances, nodes, 2)` → `(batch, 1, out_h, out_w)`."""
         height, width = image_shape
-        return gaussian_maps(self.targets(points), height, width, self.output_stride, self.sigma)
+        return gaussian_maps(self.targets(points), height, width, self.output_stride, self.sigma, self.centred)
 
     def decode(self, maps: torch.Tensor, peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, 1, out_h, out_w)` → centres `(batch, max_instances, 1, 2)` (NaN where there
         are fewer animals) and scores `(batch, max_instances, 1)`."""
-        points, scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_instances)
+        points, scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_instances, self.centred)
         return points[:, 0, :, None], scores[:, 0, :, None]

@@ -1,8 +1,10 @@
 """Confidence maps: Gaussian targets on a strided grid, and their peaks with subpixel refinement.
 
 Grid convention: output cell `j` of a map at stride `s` covers input pixels `[j*s, (j+1)*s)`, so
-its centre is the input coordinate `j*s + (s-1)/2`. Encoding and decoding both use
-`grid_to_input` / `input_to_grid`, so they are each other's inverse at any stride.
+its centre is the input coordinate `j*s + (s-1)/2` (`centred`, posenn's). SLEAP and sleap-nn place
+cell `j` at its first pixel, `j*s` (`centred=False`); models they trained are decoded that way.
+Encoding and decoding both use `grid_to_input` / `input_to_grid`, so they are each other's
+inverse at any stride.
 """
 
 from __future__ import annotations
@@ -18,24 +20,31 @@ def output_size(height: int, width: int, stride: int) -> tuple[int, int]:
     return math.ceil(height / stride), math.ceil(width / stride)
 
 
-def grid_to_input(coords: torch.Tensor, stride: int) -> torch.Tensor:
+def cell_origin(stride: int, centred: bool = True) -> float:
+    """Input coordinate of cell 0 of a map at `stride`: the centre of its pixels, or its first."""
+    return (stride - 1) / 2 if centred else 0.0
+
+
+def grid_to_input(coords: torch.Tensor, stride: int, centred: bool = True) -> torch.Tensor:
     """Map grid coordinates (cell units) to input pixel coordinates."""
-    return coords * stride + (stride - 1) / 2
+    return coords * stride + cell_origin(stride, centred)
 
 
-def input_to_grid(coords: torch.Tensor, stride: int) -> torch.Tensor:
+def input_to_grid(coords: torch.Tensor, stride: int, centred: bool = True) -> torch.Tensor:
     """Map input pixel coordinates to grid coordinates (cell units)."""
-    return (coords - (stride - 1) / 2) / stride
+    return (coords - cell_origin(stride, centred)) / stride
 
 
-def sampling_grid(coords: torch.Tensor, stride: int, height: int, width: int) -> torch.Tensor:
+def sampling_grid(coords: torch.Tensor, stride: int, height: int, width: int, centred: bool = True) -> torch.Tensor:
     """Input pixel coordinates `(..., 2)` → `grid_sample` coordinates (align_corners=True) on a
     map of `height` × `width` cells at `stride`."""
     size = torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=coords.device, dtype=coords.dtype)
-    return 2 * input_to_grid(coords, stride) / size - 1
+    return 2 * input_to_grid(coords, stride, centred) / size - 1
 
 
-def gaussian_maps(points: torch.Tensor, height: int, width: int, stride: int, sigma: float) -> torch.Tensor:
+def gaussian_maps(
+    points: torch.Tensor, height: int, width: int, stride: int, sigma: float, centred: bool = True
+) -> torch.Tensor:
     """Render one unit-peak Gaussian per point; the maximum where instances overlap.
 
     Args:
@@ -43,14 +52,15 @@ def gaussian_maps(points: torch.Tensor, height: int, width: int, stride: int, si
         height, width: input size in pixels.
         stride: output stride of the maps.
         sigma: Gaussian standard deviation in input pixels.
+        centred: the grid convention (see the module docstring).
 
     Returns:
         `(batch, nodes, out_height, out_width)` maps with values in [0, 1].
     """
     out_h, out_w = output_size(height, width, stride)
     device, dtype = points.device, torch.float32
-    xs = grid_to_input(torch.arange(out_w, device=device, dtype=dtype), stride)
-    ys = grid_to_input(torch.arange(out_h, device=device, dtype=dtype), stride)
+    xs = grid_to_input(torch.arange(out_w, device=device, dtype=dtype), stride, centred)
+    ys = grid_to_input(torch.arange(out_h, device=device, dtype=dtype), stride, centred)
     px = points[..., 0, None].to(dtype)  # (batch, instances, nodes, 1)
     py = points[..., 1, None].to(dtype)
     gx = torch.exp(-((xs - px) ** 2) / (2 * sigma**2))  # (batch, instances, nodes, out_w)
@@ -97,7 +107,7 @@ def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     return torch.stack([dx, dy], dim=-1)
 
 
-def global_peaks(maps: torch.Tensor, stride: int, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def global_peaks(maps: torch.Tensor, stride: int, threshold: float, centred: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The highest point of each map, refined to subpixel precision.
 
     Args:
@@ -114,12 +124,14 @@ def global_peaks(maps: torch.Tensor, stride: int, threshold: float) -> tuple[tor
     rows, cols = flat_index // width, flat_index % width
     offsets = refine_offsets(maps, rows[..., None], cols[..., None])[..., 0, :]
     grid = torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets
-    points = grid_to_input(grid, stride)
+    points = grid_to_input(grid, stride, centred)
     missing = (scores < threshold)[..., None]
     return torch.where(missing, torch.full_like(points, float("nan")), points), scores
 
 
-def local_peaks(maps: torch.Tensor, stride: int, threshold: float, max_peaks: int) -> tuple[torch.Tensor, torch.Tensor]:
+def local_peaks(
+    maps: torch.Tensor, stride: int, threshold: float, max_peaks: int, centred: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The highest local maxima of each map (3×3 non-maximum suppression), refined to subpixel.
 
     Args:
@@ -140,7 +152,7 @@ def local_peaks(maps: torch.Tensor, stride: int, threshold: float, max_peaks: in
     scores, flat_index = candidates.topk(k, dim=-1)  # (batch, channels, k)
     rows, cols = flat_index // width, flat_index % width
     offsets = refine_offsets(maps, rows, cols)
-    points = grid_to_input(torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets, stride)
+    points = grid_to_input(torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets, stride, centred)
     found = scores >= threshold
     points = torch.where(found[..., None], points, torch.full_like(points, float("nan")))
     scores = torch.where(found, scores, torch.zeros_like(scores))

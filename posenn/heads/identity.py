@@ -21,7 +21,16 @@ from posenn.heads.centered_instance import CenteredInstanceHead
 from posenn.heads.confmaps import gaussian_maps, local_peaks, sampling_grid
 
 
-def class_maps(points: torch.Tensor, classes: torch.Tensor, n_classes: int, height: int, width: int, stride: int, sigma: float) -> torch.Tensor:
+def class_maps(
+    points: torch.Tensor,
+    classes: torch.Tensor,
+    n_classes: int,
+    height: int,
+    width: int,
+    stride: int,
+    sigma: float,
+    centred: bool = True,
+) -> torch.Tensor:
     """One map per identity with a Gaussian at every part of the animals of that identity.
 
     Args:
@@ -36,14 +45,14 @@ def class_maps(points: torch.Tensor, classes: torch.Tensor, n_classes: int, heig
     mine = classes[:, None, :, None, None] == identity[None, :, None, None, None]  # (batch, classes, instances, 1, 1)
     per_class = torch.where(mine, points[:, None], torch.full_like(points[:, None], float("nan")))
     per_class = per_class.reshape(batch, n_classes, instances * nodes, 2).transpose(1, 2)  # (batch, parts, classes, 2)
-    return gaussian_maps(per_class, height, width, stride, sigma)
+    return gaussian_maps(per_class, height, width, stride, sigma, centred)
 
 
-def sample_maps(maps: torch.Tensor, points: torch.Tensor, stride: int) -> torch.Tensor:
+def sample_maps(maps: torch.Tensor, points: torch.Tensor, stride: int, centred: bool = True) -> torch.Tensor:
     """Bilinear values of `(batch, channels, h, w)` maps at `(batch, n, 2)` input-pixel points →
     `(batch, n, channels)`; NaN points read 0."""
     height, width = maps.shape[-2:]
-    grid = sampling_grid(torch.nan_to_num(points, nan=-1e4), stride, height, width)[:, :, None, :]  # (batch, n, 1, 2)
+    grid = sampling_grid(torch.nan_to_num(points, nan=-1e4), stride, height, width, centred)[:, :, None, :]  # (batch, n, 1, 2)
     return F.grid_sample(maps, grid, align_corners=True, padding_mode="zeros")[..., 0].transpose(1, 2)
 
 
@@ -79,6 +88,7 @@ class MulticlassBottomUpHead:
         sigma: Gaussian spread of both kinds of map, input pixels.
         output_stride: stride of both kinds of map.
         max_peaks: candidate peaks per part.
+        centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
     """
 
     n_nodes: int
@@ -86,6 +96,7 @@ class MulticlassBottomUpHead:
     sigma: float
     output_stride: int
     max_peaks: int = 16
+    centred: bool = True
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
@@ -94,8 +105,9 @@ class MulticlassBottomUpHead:
     def encode(self, points: torch.Tensor, image_shape: tuple[int, int], classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Part maps `(batch, nodes, h, w)` of all animals and class maps `(batch, classes, h, w)`."""
         height, width = image_shape
-        maps = gaussian_maps(points, height, width, self.output_stride, self.sigma)
-        return maps, class_maps(points, classes, self.n_classes, height, width, self.output_stride, self.sigma)
+        stride, sigma, centred = self.output_stride, self.sigma, self.centred
+        maps = gaussian_maps(points, height, width, stride, sigma, centred)
+        return maps, class_maps(points, classes, self.n_classes, height, width, stride, sigma, centred)
 
     def decode(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Part maps and class maps → one instance per identity, in identity order.
@@ -107,8 +119,8 @@ class MulticlassBottomUpHead:
         """
         maps, identity_maps = (output.detach().float() for output in outputs)
         batch, nodes = maps.shape[:2]
-        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_peaks)  # (batch, nodes, peaks, ...)
-        values = sample_maps(identity_maps, peaks.reshape(batch, -1, 2), self.output_stride)
+        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_peaks, self.centred)
+        values = sample_maps(identity_maps, peaks.reshape(batch, -1, 2), self.output_stride, self.centred)
         values = values.reshape(batch, nodes, self.max_peaks, self.n_classes).cpu().numpy()
         peaks, peak_scores = peaks.cpu().numpy(), peak_scores.cpu().numpy()
         found = ~np.isnan(peaks[..., 0])

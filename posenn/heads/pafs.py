@@ -35,7 +35,13 @@ def spanning_edges(n_nodes: int, edges: list[tuple[int, int]]) -> list[tuple[int
 
 
 def part_affinity_fields(
-    points: torch.Tensor, edges: list[tuple[int, int]], height: int, width: int, stride: int, band_width: float
+    points: torch.Tensor,
+    edges: list[tuple[int, int]],
+    height: int,
+    width: int,
+    stride: int,
+    band_width: float,
+    centred: bool = True,
 ) -> torch.Tensor:
     """Render the fields of all instances; where instances' bands overlap, their mean.
 
@@ -46,6 +52,7 @@ def part_affinity_fields(
         stride: output stride of the fields.
         band_width: width of the band around each limb, in input pixels; the band also
             reaches `band_width / 2` beyond both ends.
+        centred: the grid convention (see `posenn.heads.confmaps`).
 
     Returns:
         `(batch, 2 * edges, out_h, out_w)` fields, unit vectors inside bands and 0 elsewhere.
@@ -64,8 +71,8 @@ def part_affinity_fields(
     unit = torch.where(valid[..., None], vector / length.clamp_min(1e-6)[..., None], torch.zeros_like(vector))
     start = torch.nan_to_num(start)
 
-    xs = grid_to_input(torch.arange(out_w, device=points.device, dtype=torch.float32), stride)
-    ys = grid_to_input(torch.arange(out_h, device=points.device, dtype=torch.float32), stride)
+    xs = grid_to_input(torch.arange(out_w, device=points.device, dtype=torch.float32), stride, centred)
+    ys = grid_to_input(torch.arange(out_h, device=points.device, dtype=torch.float32), stride, centred)
     dx = xs - start[..., 0, None]  # (batch, instances, edges, out_w)
     dy = ys - start[..., 1, None]  # (batch, instances, edges, out_h)
     ux, uy = unit[..., 0, None, None], unit[..., 1, None, None]
@@ -89,6 +96,7 @@ def line_scores(
     destinations: torch.Tensor,
     n_points: int,
     max_length: float | None,
+    centred: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Score every candidate limb between source and destination peaks of each edge.
 
@@ -103,6 +111,7 @@ def line_scores(
         destinations: `(batch, edges, peaks, 2)` candidate destination parts.
         n_points: samples along each candidate limb.
         max_length: longest limb without a penalty (input pixels), None for no penalty.
+        centred: the grid convention of the fields (see `posenn.heads.confmaps`).
 
     Returns:
         scores: `(batch, edges, peaks, peaks)` penalised mean projection, [source, destination].
@@ -117,7 +126,7 @@ def line_scores(
     steps = torch.linspace(0, 1, n_points, device=fields.device, dtype=fields.dtype)
     samples = sources[:, :, :, None, None, :] + steps[:, None] * vector[..., None, :]  # (..., n_points, 2)
 
-    grid = sampling_grid(samples, stride, height, width).reshape(batch * edges, peaks * peaks, n_points, 2)
+    grid = sampling_grid(samples, stride, height, width, centred).reshape(batch * edges, peaks * peaks, n_points, 2)
     sampled = F.grid_sample(fields.reshape(batch * edges, 2, height, width), grid, align_corners=True)
     sampled = sampled.reshape(batch, edges, 2, peaks, peaks, n_points)
     projection = sampled[:, :, 0] * unit[..., 0, None] + sampled[:, :, 1] * unit[..., 1, None]

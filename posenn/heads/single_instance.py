@@ -17,11 +17,13 @@ class SingleInstanceHead:
         n_nodes: number of body parts (output channels).
         sigma: Gaussian spread in input pixels.
         output_stride: stride of the maps relative to the network input.
+        centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
     """
 
     n_nodes: int
     sigma: float
     output_stride: int
+    centred: bool = True
 
     @property
     def channels(self) -> int:
@@ -35,10 +37,10 @@ class SingleInstanceHead:
         """`(batch, instances, nodes, 2)` → `(batch, nodes, out_h, out_w)`; only the first
         instance of each frame is the animal."""
         height, width = image_shape
-        return gaussian_maps(self.targets(points), height, width, self.output_stride, self.sigma)
+        return gaussian_maps(self.targets(points), height, width, self.output_stride, self.sigma, self.centred)
 
     def decode(self, maps: torch.Tensor, peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, nodes, out_h, out_w)` → points `(batch, 1, nodes, 2)` in input pixels (NaN
         when below `peak_threshold`) and point scores `(batch, 1, nodes)`."""
-        points, scores = global_peaks(maps, self.output_stride, peak_threshold)
+        points, scores = global_peaks(maps, self.output_stride, peak_threshold, self.centred)
         return points[:, None], scores[:, None]

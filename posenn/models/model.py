@@ -26,8 +26,8 @@ class PoseModel(nn.Module):
     `(batch, head_channels, ceil(height / stride), ceil(width / stride))`.
 
     Two optional outputs make the result a tuple `(maps, second)`: more maps at their own stride
-    (`extra_channels`: part affinity fields, class maps), or class logits `(batch, n_classes)`
-    from the bottleneck (`n_classes`).
+    (`extra_channels`: part affinity fields, class maps; `extra_sigmoid` squashes them to
+    (0, 1)), or class logits `(batch, n_classes)` from the bottleneck (`classifier`).
     """
 
     def __init__(
@@ -36,14 +36,17 @@ class PoseModel(nn.Module):
         head_channels: int,
         extra_channels: int = 0,
         extra_stride: int | None = None,
-        n_classes: int = 0,
+        classifier: ClassVectors | None = None,
+        extra_sigmoid: bool = False,
     ):
         super().__init__()
         self.backbone = backbone
         self.head = nn.Conv2d(backbone.out_channels, head_channels, 1)
         self.extra_stride = extra_stride or backbone.output_stride
         self.extra_head = nn.Conv2d(backbone.channels_at(self.extra_stride), extra_channels, 1) if extra_channels else None
-        self.classifier = ClassVectors(backbone.channels_at(backbone.max_stride), n_classes) if n_classes else None
+        if self.extra_head is not None and extra_sigmoid:
+            self.extra_head = nn.Sequential(self.extra_head, nn.Sigmoid())
+        self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = images.shape[-2:]
@@ -68,16 +71,28 @@ class PoseModel(nn.Module):
 
 
 class ClassVectors(nn.Module):
-    """Class logits from bottleneck features of a crop centred on an animal: the average and the
-    maximum over the central half of the map (the animal, little of its neighbours) → two fully
-    connected layers."""
+    """Class logits from the bottleneck features of a crop centred on an animal, pooled then
+    passed through fully connected layers (ReLU between them).
 
-    def __init__(self, in_channels: int, n_classes: int, hidden: int = 128):
+    Pooling "centre" takes the average and the maximum over the central half of the map (the
+    animal, little of its neighbours); "global_max" the maximum over the whole map (SLEAP's).
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, hidden: list[int] | tuple[int, ...] = (128,), pooling: str = "centre"):
         super().__init__()
-        self.layers = nn.Sequential(nn.Linear(2 * in_channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_classes))
+        if pooling not in ("centre", "global_max"):
+            raise ValueError(f"model.class_pooling must be 'centre' or 'global_max', got {pooling!r}.")
+        self.pooling = pooling
+        widths = [2 * in_channels if pooling == "centre" else in_channels, *hidden]
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip(widths, widths[1:]):
+            layers += [nn.Linear(width_in, width_out), nn.ReLU(inplace=True)]
+        self.layers = nn.Sequential(*layers, nn.Linear(widths[-1], n_classes))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """`(batch, channels, h, w)` → `(batch, n_classes)`."""
+        if self.pooling == "global_max":
+            return self.layers(features.amax(dim=(-2, -1)))
         height, width = features.shape[-2:]
         top, left = height // 4, width // 4
         centre = features[..., top : height - top, left : width - left]
@@ -115,17 +130,18 @@ def build_head(config: Config) -> Head:
     """The head named by `model.type`, sized from the skeleton in the config."""
     model = config.model
     nodes = config.data.skeleton.nodes
+    maps = dict(sigma=model.sigma, output_stride=model.output_stride, centred=model.grid == "centre")
     if model.type == "centroid":
-        return CentroidHead(model.sigma, model.output_stride, anchor_index(config), config.inference.max_instances)
+        return CentroidHead(anchor=anchor_index(config), max_instances=config.inference.max_instances, **maps)
     if model.type == "centered_instance":
-        return CenteredInstanceHead(len(nodes), model.sigma, model.output_stride, crop_size(config))
+        return CenteredInstanceHead(len(nodes), crop_size=crop_size(config), **maps)
     if model.type == "bottomup":
         return bottomup_head(config)
     if model.type == "multiclass_bottomup":
-        return MulticlassBottomUpHead(len(nodes), n_classes(config), model.sigma, model.output_stride, config.inference.max_instances)
+        return MulticlassBottomUpHead(len(nodes), n_classes(config), max_peaks=config.inference.max_instances, **maps)
     if model.type == "multiclass_topdown":
-        return MulticlassTopDownHead(len(nodes), model.sigma, model.output_stride, crop_size(config), n_classes(config))
-    return SingleInstanceHead(len(nodes), model.sigma, model.output_stride)
+        return MulticlassTopDownHead(len(nodes), crop_size=crop_size(config), n_classes=n_classes(config), **maps)
+    return SingleInstanceHead(len(nodes), **maps)
 
 
 def anchor_index(config: Config) -> int | None:
@@ -173,7 +189,10 @@ def bottomup_head(config: Config) -> BottomUpHead:
     )
     model = config.model
     paf_stride = model.paf_stride or model.output_stride
-    return BottomUpHead(len(nodes), tuple(forest), model.sigma, model.output_stride, paf_stride, model.paf_width, grouping)
+    return BottomUpHead(
+        len(nodes), tuple(forest), model.sigma, model.output_stride, paf_stride, model.paf_width, grouping,
+        centred=model.grid == "centre",
+    )
 
 
 def build_model(config: Config, head: Head) -> PoseModel:
@@ -188,15 +207,18 @@ def build_model(config: Config, head: Head) -> PoseModel:
         convs_per_block=backbone_config.convs_per_block,
         upsampling=backbone_config.upsampling,
         batch_norm=backbone_config.batch_norm,
+        kernel_size=backbone_config.kernel_size,
+        middle_block=backbone_config.middle_block,
+        widths=backbone_config.widths,
     )
+    model = config.model
     if isinstance(head, MulticlassBottomUpHead):
-        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
+        sigmoid = model.class_maps_activation == "sigmoid"
+        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes, extra_sigmoid=sigmoid)
     if isinstance(head, MulticlassTopDownHead):
-        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
-    if isinstance(head, MulticlassBottomUpHead):
-        return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes)
-    if isinstance(head, MulticlassTopDownHead):
-        return PoseModel(backbone, head.n_nodes, n_classes=head.n_classes)
+        deepest = backbone.channels_at(backbone.max_stride)
+        classifier = ClassVectors(deepest, head.n_classes, model.class_layers, model.class_pooling)
+        return PoseModel(backbone, head.n_nodes, classifier=classifier)
     if isinstance(head, BottomUpHead):
         try:
             return PoseModel(backbone, head.n_nodes, extra_channels=2 * len(head.edges), extra_stride=head.paf_stride)

@@ -3,8 +3,9 @@
 Each level is `convs_per_block` 3×3 convolutions with ReLU; the encoder halves the resolution
 with max pooling, the decoder doubles it and concatenates the encoder's features of the same
 stride. Doubling is bilinear interpolation alone ("bilinear", the classic UNet and sleap-nn's
-`up_interpolate`), interpolation then a 3×3 conv that halves the channels ("bilinear_conv"), or a
-transposed conv ("transposed").
+`up_interpolate`), interpolation then a 3×3 conv that halves the channels ("bilinear_conv"), a
+2×2 transposed conv ("transposed"), or a 3×3 transposed conv and a ReLU (SLEAP's UNets without
+`up_interpolate`: "transposed_3x3" as sleap-nn aligns it, "transposed_3x3_keras" as SLEAP 1.x).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import torch
 from torch import nn
 
 
-def conv_block(in_channels: int, out_channels: int, convs: int, batch_norm: bool) -> nn.Sequential:
-    """`convs` × (3×3 conv, [batch norm], ReLU), keeping the resolution."""
+def conv_block(in_channels: int, out_channels: int, convs: int, batch_norm: bool, kernel_size: int = 3) -> nn.Sequential:
+    """`convs` × (k×k conv, [batch norm], ReLU), keeping the resolution."""
     layers: list[nn.Module] = []
     for i in range(convs):
         conv_in = in_channels if i == 0 else out_channels
-        layers.append(nn.Conv2d(conv_in, out_channels, 3, padding=1, bias=not batch_norm))
+        layers.append(nn.Conv2d(conv_in, out_channels, kernel_size, padding=kernel_size // 2, bias=not batch_norm))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
         layers.append(nn.ReLU(inplace=True))
@@ -41,11 +42,32 @@ class Upsample(nn.Module):
             self.out_channels = out_channels
         elif mode == "transposed":
             self.layer, self.out_channels = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2), out_channels
+        elif mode in ("transposed_3x3", "transposed_3x3_keras"):
+            drop = "first" if mode == "transposed_3x3" else "last"
+            self.layer = nn.Sequential(SameTransposedConv(in_channels, out_channels, drop), nn.ReLU(inplace=True))
+            self.out_channels = out_channels
         else:
-            raise ValueError(f"model.backbone.upsampling must be 'bilinear', 'bilinear_conv' or 'transposed', got {mode!r}.")
+            raise ValueError(
+                "model.backbone.upsampling must be 'bilinear', 'bilinear_conv', 'transposed', 'transposed_3x3' or "
+                f"'transposed_3x3_keras', got {mode!r}."
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
+
+
+class SameTransposedConv(nn.ConvTranspose2d):
+    """A 3×3 transposed conv of stride 2 with "same" output, `(h, w)` → `(2h, 2w)`: the full
+    `(2h + 1, 2w + 1)` output without its first row and column (`drop="first"`, sleap-nn's) or
+    its last (`drop="last"`, Keras' `padding="same"`, SLEAP 1.x's)."""
+
+    def __init__(self, in_channels: int, out_channels: int, drop: str = "first"):
+        super().__init__(in_channels, out_channels, 3, stride=2)
+        self.drop = drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = super().forward(x)
+        return full[..., 1:, 1:] if self.drop == "first" else full[..., :-1, :-1]
 
 
 class UNet(nn.Module):
@@ -58,8 +80,13 @@ class UNet(nn.Module):
         max_stride: stride of the deepest level (a power of 2); depth = log2(max_stride).
         output_stride: stride of the returned features (a power of 2, ≤ max_stride).
         convs_per_block: 3×3 convolutions per level.
-        upsampling: "bilinear", "bilinear_conv" or "transposed".
+        upsampling: "bilinear", "bilinear_conv", "transposed", "transposed_3x3" or "transposed_3x3_keras".
         batch_norm: batch normalization after each convolution (faster, steadier training).
+        kernel_size: side of the square convolution kernels (odd).
+        middle_block: convolutions at the deepest level; without them the decoder starts from
+            the pooled features of the last encoder level.
+        widths: channels of each level, shallowest first (log2(max_stride) + 1 values); None
+            derives them from `filters` and `filters_rate`.
 
     Input `(batch, in_channels, H, W)` with H, W multiples of `max_stride`; output
     `(batch, out_channels, H / output_stride, W / output_stride)`.
@@ -75,6 +102,9 @@ class UNet(nn.Module):
         convs_per_block: int = 2,
         upsampling: str = "bilinear",
         batch_norm: bool = True,
+        kernel_size: int = 3,
+        middle_block: bool = True,
+        widths: list[int] | None = None,
     ):
         super().__init__()
         for name, value in (("max_stride", max_stride), ("output_stride", output_stride)):
@@ -87,15 +117,27 @@ class UNet(nn.Module):
         self.output_stride = output_stride
         self.convs_per_block = convs_per_block
         self.upsampling = upsampling
-        self.widths = widths = [round(filters * filters_rate**level) for level in range(self.depth + 1)]
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"model.backbone.kernel_size must be odd, got {kernel_size}.")
+        self.kernel_size = kernel_size
+        if widths is None:
+            widths = [round(filters * filters_rate**level) for level in range(self.depth + 1)]
+        elif len(widths) != self.depth + 1:
+            raise ValueError(
+                f"model.backbone.widths has {len(widths)} values; max_stride {max_stride} needs {self.depth + 1} "
+                "(one per level, shallowest first)."
+            )
+        if not middle_block:
+            widths = [*widths[: self.depth], widths[self.depth - 1]]
+        self.widths = widths = list(widths)
 
         self.encoder = nn.ModuleList()
         channels = in_channels
         for level in range(self.depth):
-            self.encoder.append(conv_block(channels, widths[level], convs_per_block, batch_norm))
+            self.encoder.append(conv_block(channels, widths[level], convs_per_block, batch_norm, kernel_size))
             channels = widths[level]
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = conv_block(channels, widths[self.depth], convs_per_block, batch_norm)
+        self.bottleneck = conv_block(channels, widths[self.depth], convs_per_block if middle_block else 0, batch_norm, kernel_size)
         channels = widths[self.depth]
 
         self.upsamples = nn.ModuleList()
@@ -103,7 +145,9 @@ class UNet(nn.Module):
         for level in range(self.depth - 1, int(math.log2(output_stride)) - 1, -1):
             upsample = Upsample(channels, widths[level], upsampling)
             self.upsamples.append(upsample)
-            self.decoder.append(conv_block(upsample.out_channels + widths[level], widths[level], convs_per_block, batch_norm))
+            self.decoder.append(
+                conv_block(upsample.out_channels + widths[level], widths[level], convs_per_block, batch_norm, kernel_size)
+            )
             channels = widths[level]
         self.out_channels = channels
 
@@ -137,20 +181,20 @@ class UNet(nn.Module):
         return self.widths[int(math.log2(stride))]
 
     def receptive_field(self) -> int:
-        """Receptive field in input pixels of one output cell (3×3 convs, 2×2 pools)."""
+        """Receptive field in input pixels of one output cell (k×k convs, 2×2 pools)."""
+        reach = self.kernel_size - 1  # cells one conv adds to the field
         field, jump = 1, 1
         for _ in range(self.depth):
-            field += 2 * jump * self.convs_per_block
+            field += reach * jump * self.convs_per_block
             field += jump  # pool
             jump *= 2
-        field += 2 * jump * self.convs_per_block  # bottleneck
-        interpolated = self.upsampling in ("bilinear", "bilinear_conv")
+        field += reach * jump * (len(self.bottleneck) and self.convs_per_block)
+        upsample_reach = 0 if self.upsampling == "transposed" else 1
         upsample_convs = int(self.upsampling == "bilinear_conv")
         for _ in self.decoder:
-            if interpolated:
-                field += jump  # interpolation reads 2 coarse cells
+            field += upsample_reach * jump  # interpolation or a 3×3 transposed conv reads 2 coarse cells
             jump //= 2
-            field += 2 * jump * (self.convs_per_block + upsample_convs)
+            field += reach * jump * (self.convs_per_block + upsample_convs)
         return field
 
 

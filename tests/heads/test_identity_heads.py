@@ -82,11 +82,22 @@ def test_multiclass_topdown_targets_the_centred_animal_and_decodes_its_parts():
 
 def test_pose_model_with_class_vectors_returns_logits():
     backbone = UNet(1, filters=4, max_stride=8, output_stride=2, convs_per_block=1)
-    model = PoseModel(backbone, 3, n_classes=4).eval()
+    model = PoseModel(backbone, 3, classifier=ClassVectors(backbone.channels_at(8), 4)).eval()
     with torch.no_grad():
         maps, logits = model(torch.rand(2, 1, 40, 40))
     assert maps.shape == (2, 3, 20, 20) and logits.shape == (2, 4)
-    assert isinstance(model.classifier, ClassVectors)
+
+
+def test_global_max_class_vectors_read_the_whole_map():
+    classifier = ClassVectors(2, 3, hidden=[5, 5], pooling="global_max").eval()
+    assert [layer.out_features for layer in classifier.layers if isinstance(layer, torch.nn.Linear)] == [5, 5, 3]
+    features = torch.zeros(1, 2, 8, 8)
+    features[0, 1, 0, 0] = 1.0  # a corner, outside the centre that "centre" pooling reads
+    with torch.no_grad():
+        moved = classifier(features) - classifier(torch.zeros_like(features))
+    assert moved.abs().max() > 0
+    with pytest.raises(ValueError, match="class_pooling"):
+        ClassVectors(2, 3, pooling="mean")
 
 
 def test_class_loss_ignores_unknown_identities():
