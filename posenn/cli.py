@@ -301,5 +301,50 @@ def render_command(
     run(action)
 
 
+@app.command("analyze")
+def analyze_command(
+    predictions: Annotated[Path, typer.Argument(help="Tracked predictions (.slp, or SLEAP analysis .h5), one track per animal.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the tables, summary.json and figures.")],
+    px_per_mm: Annotated[Optional[float], typer.Option(help="Pixels per millimetre: lengths in mm instead of pixels.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate: time in seconds (overrides the video's rate).")] = None,
+    seconds: Annotated[bool, typer.Option("--seconds", help="Time in seconds at the video's frame rate.")] = False,
+    min_score: Annotated[float, typer.Option(help="Points with a lower confidence become gaps.")] = 0.1,
+    max_gap: Annotated[int, typer.Option(min=0, help="Fill gaps up to this many frames by linear interpolation.")] = 5,
+    smooth: Annotated[int, typer.Option(min=0, help="Savitzky-Golay window in frames (odd), 0 for none.")] = 5,
+    min_presence: Annotated[float, typer.Option(help="Leave out tracks present in less than this fraction of frames.")] = 0.05,
+    centroid: Annotated[Optional[str], typer.Option(help="Node that is each animal's centre (default: mean of its nodes).")] = None,
+    axis: Annotated[Optional[str], typer.Option(help="TAIL:HEAD nodes of the body axis (default: found by name).")] = None,
+    body_length: Annotated[Optional[float], typer.Option(help="Body length in the length unit (default: median tail-to-head distance).")] = None,
+    still_speed: Annotated[float, typer.Option(min=0.0, help="Still below this speed, body lengths per second.")] = 0.2,
+    pair: Annotated[Optional[list[str]], typer.Option("--pair", help="Also measure NODE_A:NODE_B distances between animals (repeatable).")] = None,
+    contact: Annotated[float, typer.Option(help="Contact when centroids are closer than this many body lengths.")] = 1.0,
+    approach: Annotated[float, typer.Option(help="An approach closes at least this many body lengths.")] = 1.0,
+    min_bout_frames: Annotated[int, typer.Option(min=1, help="Shortest contact bout, frames.")] = 3,
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Write the PNG figures.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Kinematics, distances, contact and approach bouts, tables and figures (with movement)."""
+
+    def action() -> None:
+        from posenn.analysis import AnalysisOptions, analyze
+        from posenn.analysis.poses import Cleaning
+
+        if axis is not None and len(axis.split(":")) != 2:
+            raise PosennError(f"--axis: expected TAIL:HEAD node names, got '{axis}'.")
+        options = AnalysisOptions(
+            cleaning=Cleaning(min_score=min_score, max_gap=max_gap, smooth=smooth, min_presence=min_presence),
+            px_per_mm=px_per_mm, fps=fps, seconds=seconds, centroid=centroid,
+            axis=tuple(axis.split(":")) if axis else None, body_length=body_length, still_speed=still_speed,
+            pairs=list(pair or []), contact=contact, approach=approach, min_bout_frames=min_bout_frames, figures=figures,
+        )
+        result = analyze(predictions, output, options, quiet=quiet)
+        Console(quiet=quiet).print(
+            f"Wrote {len(result.files)} files to {result.out_dir}: {result.animals} animals, {result.frames} frames, "
+            f"{result.bouts['contact']} contact and {result.bouts['approach']} approach bouts."
+        )
+
+    run(action)
+
+
 if __name__ == "__main__":
     sys.exit(app())

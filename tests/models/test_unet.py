@@ -39,7 +39,7 @@ def test_bilinear_decoder_matches_sleap_nn_parameter_count():
 
 
 def test_unknown_upsampling_is_refused():
-    with pytest.raises(ValueError, match="upsampling must be .* or 'transposed_3x3', got 'nearest'"):
+    with pytest.raises(ValueError, match="upsampling must be .* or 'transposed_3x3_keras', got 'nearest'"):
         UNet(1, upsampling="nearest")
 
 
