@@ -34,7 +34,7 @@ def run(action: Callable[[], object]) -> None:
     except PosennError as exc:
         if state["debug"]:
             raise
-        stderr.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         stderr.print("Interrupted.")
