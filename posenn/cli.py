@@ -346,5 +346,24 @@ def analyze_command(
     run(action)
 
 
+@app.command("convert")
+def convert_command(
+    source: Annotated[Path, typer.Argument(help="Predictions (.slp, SLEAP analysis .h5) or labels (DeepLabCut CSV or project, COCO .json, Lightning Pose CSV).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output: .nwb, .h5 (SLEAP analysis), .csv (DeepLabCut-style), .slp or .pkg.slp (images embedded).")],
+    from_format: Annotated[str, typer.Option("--from", help="Input format: auto, slp, analysis, dlc, coco or lp (Lightning Pose).")] = "auto",
+    timestamps: Annotated[Optional[Path], typer.Option(help="NWB: CSV with the time in seconds of every video frame (e.g. on a neural recording's clock).")] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.001, help="NWB: frame rate, when the video's is not recorded.")] = None,
+) -> None:
+    """Convert poses between formats (through sleap-io)."""
+
+    def action() -> None:
+        from posenn.io.convert import convert
+
+        path, what = convert(source, output, from_format=from_format, timestamps=timestamps, fps=fps)
+        Console().print(f"Wrote {path}: {what}.")
+
+    run(action)
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -9,7 +9,6 @@ millimetre when given, and time is in frames or seconds.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import sleap_io as sio
 import xarray as xr
 
 from posenn.errors import PosennError
+from posenn.io.movement_log import quiet_movement
 
 CENTROID = "centroid"  # name of the extra keypoint holding each animal's centre
 DEFAULT_FPS = 30.0  # frame rate assumed for speed thresholds when none is known
@@ -127,13 +127,7 @@ def load_dataset(source: Path, fps: float | None) -> xr.Dataset:
     """movement's SLEAP loader, with its log messages kept off the console."""
     from movement.io import load_poses
 
-    logging.getLogger("movement").setLevel(logging.ERROR)
-    try:
-        from loguru import logger as loguru_logger
-
-        loguru_logger.remove()
-    except ImportError:  # movement versions that log through the standard library
-        pass
+    quiet_movement()
     try:
         return load_poses.from_sleap_file(source, fps=fps)
     except Exception as exc:  # movement raises several types for files it cannot read
