@@ -4,7 +4,9 @@ Layout, in the processing module `behavior`: a `Skeletons` container with one `S
 (named `<track>_skeleton`), one `PoseEstimation` per track named by the track, holding one
 `PoseEstimationSeries` per node (data `(frames, 2)` in pixels, NaN where the animal was not
 found, confidence, and the timestamp of every frame in seconds), and a `TimeSeries`
-`<track>_instance_score` with the instance scores. Every series covers every frame of the video,
+`<track>_instance_score` with the instance scores. The video is an external `ImageSeries`
+`video` in the acquisition group, holding the timestamps that every series links to, and each
+`PoseEstimation` names it as its source video. Every series covers every frame of the video,
 so frame k of any series is video frame k. movement reads each track with
 `load_poses.from_nwb_file(path, pose_estimation_key=TRACK)`.
 
@@ -59,6 +61,7 @@ def write_nwb(
     import ndx_pose
     from hdmf.backends.hdf5 import H5DataIO
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.image import ImageSeries
 
     nwbfile = NWBFile(
         session_description=description,
@@ -67,8 +70,18 @@ def write_nwb(
     )
     module = nwbfile.create_processing_module(name=MODULE, description="Animal poses estimated from video by posenn.")
     edges = np.array(skeleton.edge_inds, dtype="uint8").reshape(-1, 2)
+    clock = ImageSeries(  # the video, outside the file; it holds the timestamps every series links to
+        name="video",
+        description=f"The video the poses were estimated from: {video}.",
+        unit="n.a.",
+        external_file=[video],
+        format="external",
+        starting_frame=[0],
+        timestamps=timestamps,
+        dimension=[frame_size[1], frame_size[0]] if frame_size else None,
+    )
+    nwbfile.add_acquisition(clock)
     skeletons, estimations = [], []
-    clock = None  # the first series holds the timestamps; every other series links to them
     for k, track in enumerate(arrays.tracks):
         name = nwb_name(track)
         nwb_skeleton = ndx_pose.Skeleton(name=f"{name}_skeleton", nodes=arrays.nodes, edges=edges)
@@ -81,17 +94,15 @@ def write_nwb(
                 data=H5DataIO(arrays.points[:, k, n], compression=True),
                 unit="pixels",
                 reference_frame=REFERENCE_FRAME,
-                timestamps=timestamps if clock is None else clock,
+                timestamps=clock,
                 confidence=H5DataIO(arrays.point_scores[:, k, n], compression=True),
                 confidence_definition="Point-wise confidence score of the pose model (NaN: user-labelled or absent).",
             ))
-            clock = clock or series[-1]
         estimations.append(ndx_pose.PoseEstimation(
             name=name,
             pose_estimation_series=series,
             description=f"Estimated positions of the nodes of {track} in {Path(video).name}.",
-            original_videos=[video],
-            dimensions=np.array([frame_size], dtype="uint16") if frame_size else None,
+            source_video=clock,
             skeleton=nwb_skeleton,
             source_software="posenn",
         ))
