@@ -223,6 +223,22 @@ def export_command(
     run(action)
 
 
+@app.command("import")
+def import_command(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="A sleap-nn or SLEAP 1.x model folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The posenn model folder to write (new or empty).")],
+) -> None:
+    """Write a posenn model folder from a sleap-nn or SLEAP 1.x one (same network and weights)."""
+
+    def action() -> None:
+        from posenn.interop.folders import import_model
+
+        record = import_model(model_dir, output)
+        Console().print(f"Wrote {output}: the {record['engine']} model from {record['source']}.")
+
+    run(action)
+
+
 @app.command("eval")
 def eval_command(
     ground_truth: Annotated[Path, typer.Argument(help="Labels with the true poses (.slp).")],

@@ -161,6 +161,11 @@ class InferenceConfig(Section):
     batch_size: int = Field(8, ge=1)
     max_instances: int = Field(16, ge=1)
     duplicate_oks: float | None = Field(0.5, gt=0.0, le=1.0)
+    refinement: Literal["parabola", "integral"] = Field(
+        "parabola",
+        description="Subpixel peak refinement: a parabola through the log of the peak and its neighbours (exact for "
+        "Gaussian maps), or the value-weighted mean of the 5×5 cells around it (integral: SLEAP's).",
+    )
     min_line_score: float = Field(0.25, ge=-1.0, le=1.0, description="Bottom-up: weakest limb connection kept.")
     line_points: int = Field(10, ge=2, description="Bottom-up: field samples along each candidate limb.")
     max_edge_length: float | None = Field(None, gt=0.0, description="Bottom-up: longer limbs (frame pixels) are penalised.")

@@ -26,9 +26,10 @@ def scale_points(points: np.ndarray, scale: float) -> np.ndarray:
     return (points + 0.5) * scale - 0.5
 
 
-def unscale_points(points: np.ndarray, scale: float) -> np.ndarray:
-    """Inverse of `scale_points`."""
-    return (points + 0.5) / scale - 0.5
+def unscale_points(points: np.ndarray, scale: float, centred: bool = True) -> np.ndarray:
+    """Inverse of `scale_points`; with `centred=False`, SLEAP's convention instead (a pixel of
+    the resized frame at the frame coordinate of its first pixel: `points / scale`)."""
+    return (points + 0.5) / scale - 0.5 if centred else points / scale
 
 
 def resize_frame(frame: np.ndarray, scale: float) -> np.ndarray:

@@ -72,6 +72,7 @@ class BottomUpHead:
         paf_width: width of the band around each limb, input pixels.
         grouping: how parts are grouped into instances.
         centred: the grid convention of both outputs (see `posenn.heads.confmaps`).
+        refinement: subpixel peak refinement, "parabola" or "integral" (see `peak_offsets`).
     """
 
     n_nodes: int
@@ -82,6 +83,7 @@ class BottomUpHead:
     paf_width: float
     grouping: GroupingOptions = GroupingOptions()
     centred: bool = True
+    refinement: str = "parabola"
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
@@ -122,7 +124,7 @@ class BottomUpHead:
         maps, fields = (output.detach().float() for output in outputs)
         options = self.grouping
         peaks_per_part = max(options.max_instances, MIN_PEAKS_PER_PART)
-        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, peaks_per_part, self.centred)
+        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, peaks_per_part, self.centred, self.refinement)
         edges = torch.tensor(self.edges, device=maps.device, dtype=torch.long).reshape(-1, 2)
         found = ~torch.isnan(peaks[..., 0])  # (batch, nodes, peaks)
         sources, destinations = torch.nan_to_num(peaks[:, edges[:, 0]]), torch.nan_to_num(peaks[:, edges[:, 1]])

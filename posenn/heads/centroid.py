@@ -39,6 +39,7 @@ class CentroidHead:
         anchor: index of the anchor node, or None for the centre of the labeled points.
         max_instances: at most this many centres per frame.
         centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
+        refinement: subpixel peak refinement, "parabola" or "integral" (see `peak_offsets`).
     """
 
     sigma: float
@@ -46,6 +47,7 @@ class CentroidHead:
     anchor: int | None = None
     max_instances: int = 16
     centred: bool = True
+    refinement: str = "parabola"
 
     @property
     def channels(self) -> int:
@@ -64,5 +66,5 @@ class CentroidHead:
     def decode(self, maps: torch.Tensor, peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, 1, out_h, out_w)` → centres `(batch, max_instances, 1, 2)` (NaN where there
         are fewer animals) and scores `(batch, max_instances, 1)`."""
-        points, scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_instances, self.centred)
+        points, scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_instances, self.centred, self.refinement)
         return points[:, 0, :, None], scores[:, 0, :, None]

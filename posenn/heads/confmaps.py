@@ -72,6 +72,44 @@ def gaussian_maps(
     return maps.amax(dim=1)
 
 
+# Side of the patch around a peak that integral refinement averages over (SLEAP's default).
+INTEGRAL_PATCH = 5
+
+
+def integral_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, patch: int = INTEGRAL_PATCH) -> torch.Tensor:
+    """Subpixel offsets of peaks as the value-weighted mean position of the `patch` × `patch`
+    cells around them (SLEAP's "integral" refinement); cells outside the map weigh nothing.
+
+    Args:
+        maps: `(..., height, width)` maps.
+        rows, cols: `(..., peaks)` integer peak positions (long) in each map.
+
+    Returns:
+        `(..., peaks, 2)` xy offsets in cells.
+    """
+    height, width = maps.shape[-2:]
+    flat = maps.flatten(-2)
+    steps = torch.arange(patch, device=maps.device) - patch // 2
+    dy, dx = (grid.flatten() for grid in torch.meshgrid(steps, steps, indexing="ij"))  # (patch²,)
+    r, c = rows[..., None] + dy, cols[..., None] + dx  # (..., peaks, patch²)
+    inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+    index = (r.clamp(0, height - 1) * width + c.clamp(0, width - 1)).flatten(-2)
+    values = flat.gather(-1, index).reshape(r.shape)
+    weights = torch.where(inside, values, torch.zeros_like(values))
+    total = weights.sum(dim=-1, keepdim=True)
+    usable = total > 1e-12
+    mean = torch.stack([(weights * dx).sum(dim=-1), (weights * dy).sum(dim=-1)], dim=-1) / torch.where(usable, total, 1.0)
+    return torch.where(usable, mean, torch.zeros_like(mean))
+
+
+def peak_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, refinement: str) -> torch.Tensor:
+    """Subpixel offsets `(..., peaks, 2)` by `refinement`: "parabola" (`refine_offsets`, posenn's)
+    or "integral" (`integral_offsets`, SLEAP's)."""
+    if refinement == "integral":
+        return integral_offsets(maps, rows, cols)
+    return refine_offsets(maps, rows, cols)
+
+
 def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Subpixel offsets of peaks by a parabola through the log of the 3 values along each axis.
 
@@ -107,7 +145,9 @@ def refine_offsets(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
     return torch.stack([dx, dy], dim=-1)
 
 
-def global_peaks(maps: torch.Tensor, stride: int, threshold: float, centred: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def global_peaks(
+    maps: torch.Tensor, stride: int, threshold: float, centred: bool = True, refinement: str = "parabola"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The highest point of each map, refined to subpixel precision.
 
     Args:
@@ -122,7 +162,7 @@ def global_peaks(maps: torch.Tensor, stride: int, threshold: float, centred: boo
     width = maps.shape[-1]
     scores, flat_index = maps.flatten(-2).max(dim=-1)
     rows, cols = flat_index // width, flat_index % width
-    offsets = refine_offsets(maps, rows[..., None], cols[..., None])[..., 0, :]
+    offsets = peak_offsets(maps, rows[..., None], cols[..., None], refinement)[..., 0, :]
     grid = torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets
     points = grid_to_input(grid, stride, centred)
     missing = (scores < threshold)[..., None]
@@ -130,7 +170,7 @@ def global_peaks(maps: torch.Tensor, stride: int, threshold: float, centred: boo
 
 
 def local_peaks(
-    maps: torch.Tensor, stride: int, threshold: float, max_peaks: int, centred: bool = True
+    maps: torch.Tensor, stride: int, threshold: float, max_peaks: int, centred: bool = True, refinement: str = "parabola"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The highest local maxima of each map (3×3 non-maximum suppression), refined to subpixel.
 
@@ -151,7 +191,7 @@ def local_peaks(
     k = min(max_peaks, candidates.shape[-1])
     scores, flat_index = candidates.topk(k, dim=-1)  # (batch, channels, k)
     rows, cols = flat_index // width, flat_index % width
-    offsets = refine_offsets(maps, rows, cols)
+    offsets = peak_offsets(maps, rows, cols, refinement)
     points = grid_to_input(torch.stack([cols, rows], dim=-1).to(maps.dtype) + offsets, stride, centred)
     found = scores >= threshold
     points = torch.where(found[..., None], points, torch.full_like(points, float("nan")))

@@ -89,6 +89,7 @@ class MulticlassBottomUpHead:
         output_stride: stride of both kinds of map.
         max_peaks: candidate peaks per part.
         centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
+        refinement: subpixel peak refinement, "parabola" or "integral" (see `peak_offsets`).
     """
 
     n_nodes: int
@@ -97,6 +98,7 @@ class MulticlassBottomUpHead:
     output_stride: int
     max_peaks: int = 16
     centred: bool = True
+    refinement: str = "parabola"
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
@@ -119,7 +121,9 @@ class MulticlassBottomUpHead:
         """
         maps, identity_maps = (output.detach().float() for output in outputs)
         batch, nodes = maps.shape[:2]
-        peaks, peak_scores = local_peaks(maps, self.output_stride, peak_threshold, self.max_peaks, self.centred)
+        peaks, peak_scores = local_peaks(
+            maps, self.output_stride, peak_threshold, self.max_peaks, self.centred, self.refinement
+        )
         values = sample_maps(identity_maps, peaks.reshape(batch, -1, 2), self.output_stride, self.centred)
         values = values.reshape(batch, nodes, self.max_peaks, self.n_classes).cpu().numpy()
         peaks, peak_scores = peaks.cpu().numpy(), peak_scores.cpu().numpy()

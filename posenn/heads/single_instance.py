@@ -18,12 +18,14 @@ class SingleInstanceHead:
         sigma: Gaussian spread in input pixels.
         output_stride: stride of the maps relative to the network input.
         centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
+        refinement: subpixel peak refinement, "parabola" or "integral" (see `peak_offsets`).
     """
 
     n_nodes: int
     sigma: float
     output_stride: int
     centred: bool = True
+    refinement: str = "parabola"
 
     @property
     def channels(self) -> int:
@@ -42,5 +44,5 @@ class SingleInstanceHead:
     def decode(self, maps: torch.Tensor, peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`(batch, nodes, out_h, out_w)` → points `(batch, 1, nodes, 2)` in input pixels (NaN
         when below `peak_threshold`) and point scores `(batch, 1, nodes)`."""
-        points, scores = global_peaks(maps, self.output_stride, peak_threshold, self.centred)
+        points, scores = global_peaks(maps, self.output_stride, peak_threshold, self.centred, self.refinement)
         return points[:, None], scores[:, None]

@@ -47,7 +47,8 @@ class WholeFramePipeline:
         scale = self.scales[0]
         outputs = self.model.model(batch.images(scale, self.channels))
         points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
-        points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale), batch.sizes)
+        centred = self.model.config.model.grid == "centre"
+        points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale, centred), batch.sizes)
         point_scores, scores = point_scores.float().cpu().numpy(), scores.float().cpu().numpy()
         identities = None
         if isinstance(self.model.head, MulticlassBottomUpHead):  # one instance per identity, in identity order
@@ -91,7 +92,7 @@ class TopDownPipeline:
         centroid_scale = self.centroid.config.data.scale
         images = batch.images(centroid_scale, self.centroid.config.data.channels)
         centres, _ = self.centroid_head.decode(self.centroid.model(images), self.peak_threshold)
-        centres = (centres[:, :, 0] + 0.5) / centroid_scale - 0.5  # (batch, max_instances, 2) frame px
+        centres = unscale_points(centres[:, :, 0], centroid_scale, self.centroid.config.model.grid == "centre")  # frame px
         frame_index, slot = torch.nonzero(~torch.isnan(centres[..., 0]), as_tuple=True)
         slots = (len(batch), self.centroid_head.max_instances)
         points = torch.full((*slots, self.instance.head.n_nodes, 2), float("nan"), device=centres.device)
@@ -130,7 +131,7 @@ class TopDownPipeline:
         crops, origins = self.crops(batch, centres, frame_index)
         outputs = self.instance.model(crops)
         points, scores = self.instance.head.decode(outputs, self.peak_threshold)  # (crops, 1, nodes, ...)
-        points = unscale_points(points[:, 0] + origins[:, None, :], scale)
+        points = unscale_points(points[:, 0] + origins[:, None, :], scale, self.instance.config.model.grid == "centre")
         probabilities = self.instance.head.classify(outputs).float() if self.identified else None
         return points.float(), scores[:, 0].float(), probabilities
 

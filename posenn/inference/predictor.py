@@ -59,7 +59,10 @@ def checkpoint_path(model_dir: Path) -> Path:
     if not model_dir.is_dir():
         raise PosennError(f"Model folder not found: {model_dir}")
     if not (model_dir / "config.yaml").is_file():
-        raise PosennError(f"{model_dir}: no config.yaml; is this a posenn model folder?")
+        raise PosennError(
+            f"{model_dir}: no config.yaml; is this a posenn model folder? (sleap-nn and SLEAP 1.x folders "
+            "hold training_config.yaml or training_config.json)"
+        )
     for name in ("best.ckpt", "last.ckpt"):
         if (model_dir / name).is_file():
             return model_dir / name
@@ -123,16 +126,29 @@ def with_precision(model: PoseModel, device: torch.device, precision: str) -> Po
     return AutocastModel(model, device.type, PRECISIONS[precision])
 
 
-def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", precision: str = "32") -> TrainedModel:
-    """Load config and weights of a model folder onto `device`, in eval mode.
+def model_files(model_dir: Path) -> list[Path]:
+    """The files a model folder's predictions depend on: its config and its weights (posenn,
+    sleap-nn or SLEAP 1.x)."""
+    from posenn.interop.folders import foreign_files
 
-    With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`), in
-    float32; otherwise PyTorch runs it in `precision` (see `with_precision`).
-    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.yaml").is_file() and (files := foreign_files(model_dir)):
+        return files
+    return [model_dir / "config.yaml", checkpoint_path(model_dir)]
+
+
+def read_model_folder(model_dir: Path) -> tuple[Config, PoseModel]:
+    """The config and network (with its weights, eval mode, on the CPU) of a posenn, sleap-nn or
+    SLEAP 1.x model folder."""
+    from posenn.interop.folders import foreign_kind, load_foreign
+
+    model_dir = Path(model_dir)
+    if model_dir.is_dir() and not (model_dir / "config.yaml").is_file() and foreign_kind(model_dir):
+        config, model, _ = load_foreign(model_dir)
+        return config, model
     path = checkpoint_path(model_dir)
-    config = load_config(Path(model_dir) / "config.yaml")
-    head = build_head(config)
-    model = build_model(config, head)
+    config = load_config(model_dir / "config.yaml")
+    model = build_model(config, build_head(config))
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
     except Exception as exc:
@@ -147,7 +163,19 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
             f"({(lines[1:] or lines)[0].strip()}). Was the config edited after training? Folders trained before "
             "posenn's decoder change need model.backbone.upsampling: bilinear_conv."
         ) from None
-    model = fold_batch_norms(model.eval())
+    return config, model.eval()
+
+
+def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", precision: str = "32") -> TrainedModel:
+    """Load config and weights of a model folder (posenn's, sleap-nn's or SLEAP 1.x's) onto
+    `device`, in eval mode.
+
+    With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`), in
+    float32; otherwise PyTorch runs it in `precision` (see `with_precision`).
+    """
+    config, model = read_model_folder(model_dir)
+    head = build_head(config)
+    model = fold_batch_norms(model)
     if runtime == "onnx":
         if device.type != "cpu":
             raise PosennError(f"--runtime onnx runs on the CPU; use --device cpu (got {device.type}).")

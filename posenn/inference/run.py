@@ -29,7 +29,7 @@ import posenn
 from posenn.errors import PosennError
 from posenn.inference.loop import default_decoders, predict_chunks
 from posenn.inference.pipelines import Pipeline, make_pipeline, with_grouping
-from posenn.inference.predictor import TrainedModel, checkpoint_path, load_model, resolve_device
+from posenn.inference.predictor import TrainedModel, load_model, model_files, resolve_device
 from posenn.inference.store import Chunk, PredictionStore, chunk_spans
 from posenn.io.labels import load_labels
 from posenn.io.slp_writer import FrameBlock, write_predictions, written_provenance
@@ -159,7 +159,7 @@ def job_signature(input_path: Path, jobs: list[tuple[sio.Video, list[int]]], mod
                   device: torch.device, precision: str) -> dict:
     """What makes two runs predict the same thing: input, frames, models and prediction options."""
     frames = hashlib.sha256(json.dumps([indices for _, indices in jobs]).encode()).hexdigest()
-    models = [file_stamp(path) for directory in model_dirs for path in (Path(directory) / "config.yaml", checkpoint_path(directory))]
+    models = [file_stamp(path) for directory in model_dirs for path in model_files(directory)]
     settings = {name: getattr(options, name) for name in ("batch_size", "peak_threshold", "max_instances", "duplicate_oks",
                                                           "min_line_score", "min_points", "runtime", "chunk_frames")}
     return {"input": file_stamp(input_path), "frames": frames, "models": models, "settings": settings,

@@ -154,7 +154,10 @@ def posenn_config(model: SleapModel) -> Config:
             "grid": "corner",
             "classes": model.classes,
         },
-        "inference": {"peak_threshold": PEAK_THRESHOLD, "line_points": LINE_POINTS, "min_line_score": MIN_LINE_SCORE},
+        "inference": {
+            "peak_threshold": PEAK_THRESHOLD, "line_points": LINE_POINTS, "min_line_score": MIN_LINE_SCORE,
+            "refinement": "integral",
+        },
     }
     if model.model_type == "bottomup":
         raw["model"]["paf_stride"] = second_stride

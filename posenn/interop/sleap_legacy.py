@@ -97,6 +97,7 @@ def read_sleap_legacy(model_dir: Path) -> SleapModel:
     if len(heads) != 1 or next(iter(heads)) not in MODEL_TYPES:
         raise PosennError(f"{config_path}: model.heads sets {sorted(heads)}; expected one of {sorted(MODEL_TYPES)}.")
     head_kind, head = next(iter(heads.items()))
+    unet = UNetSettings.from_dict(backbones["unet"], f"{config_path}: model.backbone.unet")
     layers, input_shape = read_keras_layers(weights_path)
     preprocessing = data.get("preprocessing") or {}
     channels = input_shape[-1] if input_shape and input_shape[-1] else 1
@@ -114,7 +115,7 @@ def read_sleap_legacy(model_dir: Path) -> SleapModel:
         confmaps=head.get("confmaps") or head,
         second=head.get("pafs") or head.get("class_maps"),
         class_vectors=head.get("class_vectors"),
-        unet=UNetSettings.from_dict(backbones["unet"], f"{config_path}: model.backbone.unet"),
+        unet=unet,
         channels=int(channels),
         scale=float(preprocessing.get("input_scaling") or 1.0),
         crop_size=crop_size,

@@ -20,6 +20,7 @@ from posenn.interop.model import SleapModel, UNetSettings
 from posenn.interop.weights import Layer
 
 CONFIG_NAME = "training_config.yaml"
+CHECKPOINT_NAME = "best.ckpt"
 # sleap-nn's head names in `model_config.head_configs` → posenn's model types.
 MODEL_TYPES = {
     "single_instance": "single_instance",
@@ -120,9 +121,9 @@ def read_sleap_nn(model_dir: Path) -> SleapModel:
     unet = backbones["unet"]
     preprocessing = data.get("preprocessing") or {}
     channels = 3 if preprocessing.get("ensure_rgb") else 1 if preprocessing.get("ensure_grayscale") else unet.get("in_channels", 1)
-    checkpoint = model_dir / "best.ckpt"
+    checkpoint = model_dir / CHECKPOINT_NAME
     if not checkpoint.is_file():
-        raise PosennError(f"{model_dir}: no best.ckpt beside {CONFIG_NAME}; has training finished?")
+        raise PosennError(f"{model_dir}: no {CHECKPOINT_NAME} beside {CONFIG_NAME}; has training finished?")
     return SleapModel(
         source=model_dir,
         kind="sleap-nn",

@@ -130,7 +130,10 @@ def build_head(config: Config) -> Head:
     """The head named by `model.type`, sized from the skeleton in the config."""
     model = config.model
     nodes = config.data.skeleton.nodes
-    maps = dict(sigma=model.sigma, output_stride=model.output_stride, centred=model.grid == "centre")
+    maps = dict(
+        sigma=model.sigma, output_stride=model.output_stride, centred=model.grid == "centre",
+        refinement=config.inference.refinement,
+    )
     if model.type == "centroid":
         return CentroidHead(anchor=anchor_index(config), max_instances=config.inference.max_instances, **maps)
     if model.type == "centered_instance":
@@ -191,7 +194,7 @@ def bottomup_head(config: Config) -> BottomUpHead:
     paf_stride = model.paf_stride or model.output_stride
     return BottomUpHead(
         len(nodes), tuple(forest), model.sigma, model.output_stride, paf_stride, model.paf_width, grouping,
-        centred=model.grid == "centre",
+        centred=model.grid == "centre", refinement=inference.refinement,
     )
 
 

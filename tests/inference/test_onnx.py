@@ -5,19 +5,24 @@ import torch
 
 from posenn.errors import PosennError
 from posenn.inference.onnx import OnnxModel, export_bytes, export_model, make_session, output_names
-from posenn.models.model import PoseModel
+from posenn.models.model import ClassVectors, PoseModel
 from posenn.models.unet import UNet
 
 pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
-def small_model(**outputs) -> PoseModel:
+def small_model(n_classes: int = 0, **outputs) -> PoseModel:
     torch.manual_seed(0)
-    return PoseModel(UNet(1, filters=4, max_stride=8, output_stride=2, convs_per_block=1), 3, **outputs).eval()
+    backbone = UNet(1, filters=4, max_stride=8, output_stride=2, convs_per_block=1)
+    classifier = ClassVectors(backbone.channels_at(8), n_classes) if n_classes else None
+    return PoseModel(backbone, 3, classifier=classifier, **outputs).eval()
 
 
-@pytest.mark.parametrize("outputs", [{}, {"extra_channels": 4, "extra_stride": 4}, {"n_classes": 2}])
+@pytest.mark.parametrize(
+    "outputs",
+    [{}, {"extra_channels": 4, "extra_stride": 4}, {"extra_channels": 2, "extra_sigmoid": True}, {"n_classes": 2}],
+)
 def test_onnx_model_matches_pytorch_for_each_output_kind(outputs):
     model = small_model(**outputs)
     onnx_model = OnnxModel(model, channels=1, threads=1)
