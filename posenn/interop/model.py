@@ -16,14 +16,13 @@ import torch
 
 from posenn.config import Config, validate_config
 from posenn.errors import PosennError
-from posenn.interop.weights import Layer, posenn_state_dict, unet_widths
+from posenn.interop.weights import Layer, head_name, posenn_state_dict, unet_widths, unused_heads
 from posenn.models.model import PoseModel, build_head, build_model
 
 # sleap-nn's and SLEAP's defaults for inference, as posenn's settings.
 PEAK_THRESHOLD = 0.2
 LINE_POINTS = 10
 MIN_LINE_SCORE = 0.25
-MAX_EDGE_LENGTH_RATIO = 0.25  # of the longer side of the network's input
 
 
 @dataclass(frozen=True)
@@ -175,11 +174,6 @@ def posenn_config(model: SleapModel) -> Config:
     return validate_config(raw, source=f"the posenn config made from {model.source}")
 
 
-def max_edge_length(config: Config, frame_size: tuple[int, int]) -> float:
-    """SLEAP's limb-length prior for a frame of `(height, width)`: a quarter of its longer side."""
-    return MAX_EDGE_LENGTH_RATIO * max(frame_size)
-
-
 def posenn_network(model: SleapModel, config: Config) -> PoseModel:
     """posenn's network for `config`, with the SLEAP model's weights, in eval mode."""
     network = build_model(config, build_head(config))
@@ -198,8 +192,6 @@ def reference_outputs(model: SleapModel, network: PoseModel, images: torch.Tenso
     Returns:
         head name → `(batch, channels, h, w)` maps or `(batch, classes)` vectors.
     """
-    from posenn.interop.weights import head_name, unused_heads
-
     with torch.no_grad():
         outputs = network(images)
         features = network.backbone.features(images)
