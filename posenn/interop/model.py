@@ -64,6 +64,37 @@ class UNetSettings:
             raise PosennError(f"{field}: no '{exc.args[0]}' field; expected max_stride, filters and filters_rate.") from None
 
 
+def unet_and_head(
+    section: dict[str, Any], backbone_key: str, heads_key: str, model_types: dict[str, str], where: str, engine: str
+) -> tuple[UNetSettings, str, dict[str, Any]]:
+    """The UNet settings and the one head that a SLEAP config's model section sets.
+
+    Args:
+        section: the model section (`model` of SLEAP 1.x, `model_config` of sleap-nn).
+        backbone_key, heads_key: its fields for the backbones and the heads.
+        model_types: the engine's head names → posenn's model types.
+        where: the file and section, for messages (e.g. "training_config.yaml: model_config").
+        engine: "sleap-nn" or "SLEAP 1.x", for messages.
+
+    Returns:
+        The UNet settings, posenn's model type, and the head's settings.
+
+    Raises:
+        PosennError: naming the field when the backbone is not a UNet or not one head is set.
+    """
+    backbones = {name: value for name, value in (section.get(backbone_key) or {}).items() if value}
+    if set(backbones) != {"unet"}:
+        raise PosennError(
+            f"{where}.{backbone_key} uses {', '.join(sorted(backbones)) or 'no backbone'}; "
+            f"posenn runs {engine} models with the unet backbone."
+        )
+    heads = {name: value for name, value in (section.get(heads_key) or {}).items() if value}
+    if len(heads) != 1 or next(iter(heads)) not in model_types:
+        raise PosennError(f"{where}.{heads_key} sets {sorted(heads)}; expected one of {sorted(model_types)}.")
+    head_kind, head = next(iter(heads.items()))
+    return UNetSettings.from_dict(backbones["unet"], f"{where}.{backbone_key}.unet"), model_types[head_kind], head
+
+
 @dataclass(frozen=True)
 class SleapModel:
     """A SLEAP 1.x or sleap-nn model folder, read.

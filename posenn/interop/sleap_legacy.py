@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from posenn.errors import PosennError
-from posenn.interop.model import SleapModel, UNetSettings
+from posenn.interop.model import SleapModel, unet_and_head
 from posenn.interop.weights import Layer
 
 CONFIG_NAME = "training_config.json"
@@ -87,17 +87,7 @@ def read_sleap_legacy(model_dir: Path) -> SleapModel:
         raise PosennError(f"{config_path}: cannot be read as a SLEAP 1.x training config ({exc}).") from None
     if not weights_path.is_file():
         raise PosennError(f"{model_dir}: no {WEIGHTS_NAME} beside {CONFIG_NAME}; has training finished?")
-    backbones = {name: value for name, value in (model.get("backbone") or {}).items() if value}
-    if set(backbones) != {"unet"}:
-        raise PosennError(
-            f"{config_path}: model.backbone uses {', '.join(sorted(backbones)) or 'no backbone'}; "
-            "posenn runs SLEAP 1.x models with the unet backbone."
-        )
-    heads = {name: value for name, value in (model.get("heads") or {}).items() if value}
-    if len(heads) != 1 or next(iter(heads)) not in MODEL_TYPES:
-        raise PosennError(f"{config_path}: model.heads sets {sorted(heads)}; expected one of {sorted(MODEL_TYPES)}.")
-    head_kind, head = next(iter(heads.items()))
-    unet = UNetSettings.from_dict(backbones["unet"], f"{config_path}: model.backbone.unet")
+    unet, model_type, head = unet_and_head(model, "backbone", "heads", MODEL_TYPES, f"{config_path}: model", "SLEAP 1.x")
     layers, input_shape = read_keras_layers(weights_path)
     preprocessing = data.get("preprocessing") or {}
     channels = input_shape[-1] if input_shape and input_shape[-1] else 1
@@ -106,12 +96,12 @@ def read_sleap_legacy(model_dir: Path) -> SleapModel:
     elif preprocessing.get("ensure_grayscale"):
         channels = 1
     crop_size = (data.get("instance_cropping") or {}).get("crop_size")
-    if crop_size is None and head_kind in ("centered_instance", "multi_class_topdown") and input_shape[1:2] != [None]:
+    if crop_size is None and model_type in ("centered_instance", "multiclass_topdown") and input_shape[1:2] != [None]:
         crop_size = input_shape[1]
     return SleapModel(
         source=model_dir,
         kind="SLEAP 1.x",
-        model_type=MODEL_TYPES[head_kind],
+        model_type=model_type,
         confmaps=head.get("confmaps") or head,
         second=head.get("pafs") or head.get("class_maps"),
         class_vectors=head.get("class_vectors"),

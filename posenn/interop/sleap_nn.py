@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from posenn.errors import PosennError
-from posenn.interop.model import SleapModel, UNetSettings
+from posenn.interop.model import SleapModel, unet_and_head
 from posenn.interop.weights import Layer
 
 CONFIG_NAME = "training_config.yaml"
@@ -108,30 +108,23 @@ def read_sleap_nn(model_dir: Path) -> SleapModel:
     raw = read_config(model_dir)
     source = str(model_dir / CONFIG_NAME)
     data, model = raw["data_config"], raw["model_config"]
-    backbones = {name: value for name, value in (model.get("backbone_config") or {}).items() if value}
-    if set(backbones) != {"unet"}:
-        raise PosennError(
-            f"{source}: model_config.backbone_config uses {', '.join(sorted(backbones)) or 'no backbone'}; "
-            "posenn runs sleap-nn models with the unet backbone."
-        )
-    heads = {name: value for name, value in (model.get("head_configs") or {}).items() if value}
-    if len(heads) != 1 or next(iter(heads)) not in MODEL_TYPES:
-        raise PosennError(f"{source}: model_config.head_configs sets {sorted(heads)}; expected one of {sorted(MODEL_TYPES)}.")
-    head_kind, head = next(iter(heads.items()))
-    unet = backbones["unet"]
+    unet, model_type, head = unet_and_head(
+        model, "backbone_config", "head_configs", MODEL_TYPES, f"{source}: model_config", "sleap-nn"
+    )
+    in_channels = model["backbone_config"]["unet"].get("in_channels", 1)
     preprocessing = data.get("preprocessing") or {}
-    channels = 3 if preprocessing.get("ensure_rgb") else 1 if preprocessing.get("ensure_grayscale") else unet.get("in_channels", 1)
+    channels = 3 if preprocessing.get("ensure_rgb") else 1 if preprocessing.get("ensure_grayscale") else in_channels
     checkpoint = model_dir / CHECKPOINT_NAME
     if not checkpoint.is_file():
         raise PosennError(f"{model_dir}: no {CHECKPOINT_NAME} beside {CONFIG_NAME}; has training finished?")
     return SleapModel(
         source=model_dir,
         kind="sleap-nn",
-        model_type=MODEL_TYPES[head_kind],
+        model_type=model_type,
         confmaps=head.get("confmaps") or {},
         second=head.get("pafs") or head.get("class_maps"),
         class_vectors=head.get("class_vectors"),
-        unet=UNetSettings.from_dict(unet, f"{source}: model_config.backbone_config.unet"),
+        unet=unet,
         channels=int(channels),
         scale=float(preprocessing.get("scale") or 1.0),
         crop_size=preprocessing.get("crop_size"),
