@@ -178,6 +178,49 @@ def track_command(
     run(action)
 
 
+@app.command("stream")
+def stream_command(
+    source: Annotated[str, typer.Argument(help="Camera index (0) or device (/dev/video0), an OpenCV capture string, a video file (played at its frame rate as if live), or a folder or glob of images.")],
+    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")],
+    jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write the JSON lines to this file instead of standard output.")] = None,
+    udp: Annotated[Optional[str], typer.Option(help="Also send each result as a UDP datagram to HOST:PORT.")] = None,
+    zmq: Annotated[Optional[str], typer.Option(help="Also publish each result on ZeroMQ (needs pyzmq), e.g. tcp://*:5555.")] = None,
+    show: Annotated[bool, typer.Option("--show", help="Show a live window with the skeletons (q stops).")] = False,
+    record: Annotated[Optional[Path], typer.Option(help="Record the frames with their skeletons to this .mp4.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate of image sources (default 30), or a video's rate instead of its own.")] = None,
+    speed: Annotated[float, typer.Option(help="Play a video file this many times faster than its frame rate.")] = 1.0,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many results.")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda (or cuda:N) or mps.")] = "auto",
+    runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
+    precision: Annotated[str, typer.Option(help="auto (16 on CUDA GPUs, else 32); 32; bf16 or 16.")] = "auto",
+    max_instances: Annotated[Optional[int], typer.Option(min=1, help="At most this many animals per frame; also the tracker's number of tracks.")] = None,
+    tracker: Annotated[str, typer.Option(help="Online tracker similarity: oks, iou or centroid; none to skip.")] = "oks",
+    report_json: Annotated[Optional[Path], typer.Option("--report", help="Also write the latency report as JSON.")] = None,
+) -> None:
+    """Poses and identities live, frame by frame; newest frame first (frames that arrive while
+    the model is busy are dropped and counted). Prints a latency report at the end or on Ctrl-C."""
+
+    def action() -> None:
+        import json
+
+        from posenn.inference.realtime import Predictor
+        from posenn.inference.stream import StreamOptions, stream
+        from posenn.io.atomic import write_text_atomic
+        from posenn.tracking.options import TrackerOptions
+
+        options = TrackerOptions(similarity=tracker, max_tracks=max_instances) if tracker != "none" else None
+        predictor = Predictor(model, device=device, runtime=runtime, precision=precision, tracker=options,
+                              tracking=options is not None, max_instances=max_instances)
+        report = stream(source, predictor, StreamOptions(jsonl=jsonl, stdout=jsonl is None, udp=udp, zmq=zmq, record=record,
+                                                         show=show, fps=fps, speed=speed, max_frames=max_frames, duration=duration))
+        stderr.print(report.text(), highlight=False)
+        if report_json is not None:
+            write_text_atomic(report_json, json.dumps(report.summary(), indent=2))
+
+    run(action)
+
+
 def parse_node_sigmas(default: float, per_node: list[str], node_names: list[str]) -> dict[str, float]:
     """`--sigma 0.05 --node-sigma head=0.02` → node → sigma for every node."""
     sigmas = dict.fromkeys(node_names, default)
