@@ -11,10 +11,14 @@ For each frame, in order:
    untracked when all are taken. With more detections than `max_tracks`, the lowest scores are
    untracked first.
 
-Forced links are flagged so that post-processing can treat them as the start of a new tracklet.
+Each link gets a confidence: 1 - r / s, where s is its similarity and r that of its best rival
+(another track as similar to the detection, or another detection to the track), so 0 at a close
+encounter where a swap is as likely as not. Links that post-processing should not trust are
+flagged as breaks, where a new tracklet starts: forced links, links less similar than
+`break_similarity` (after a gap, a track may take another animal nearby), and links whose rival
+is at least `break_ambiguity` times as similar.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,15 +50,6 @@ class Track:
         return np.where(np.isnan(predicted), self.poses[1], predicted)
 
 
-@dataclass
-class OnlineResult:
-    """Per frame, for each detection: track id (-1 untracked), link similarity, forced link."""
-
-    ids: list[np.ndarray]
-    scores: list[np.ndarray]
-    forced: list[np.ndarray]
-
-
 def kept_detections(scores: np.ndarray, max_tracks: int | None) -> np.ndarray:
     """Indices of the detections that may be tracked, best score first: `(k,)`."""
     order = np.argsort(-scores, kind="stable")
@@ -78,6 +73,20 @@ def candidate_poses(
         else:
             poses.append(tracks[t].poses[-1])
     return np.array(poses) if poses else np.empty((0, 0, 2))
+
+
+def link_confidence(similarity: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """`(len(pairs),)` confidence 1 - rival / similarity of each matched (row, column) pair.
+
+    The rival of a pair is the best similarity of its row with another column or of its column
+    with another row of the `(m, n)` `similarity` matrix.
+    """
+    out = np.zeros(len(pairs))
+    for k, (row, col) in enumerate(pairs):
+        rivals = np.concatenate([np.delete(similarity[row], col), np.delete(similarity[:, col], row)])
+        rival = rivals.max(initial=0.0)
+        out[k] = np.clip(1.0 - rival / similarity[row, col], 0.0, 1.0) if similarity[row, col] > 0 else 0.0
+    return out
 
 
 def force_link(pose: np.ndarray, tracks: list[Track], taken: set[int]) -> int:
@@ -114,53 +123,32 @@ class OnlineTracker:
         self.previous: tuple[int, np.ndarray] | None = None  # (frame_idx, grey image) for optical flow
 
     def step(self, frame: FrameInstances, image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Track ids (-1 untracked), link similarities and forced-link flags of the frame's
-        `(n,)` detections; `image` is the frame, for optical flow."""
+        """Track ids (-1 untracked), link confidences and break flags of the frame's `(n,)`
+        detections (see the module docstring); `image` is the frame, for optical flow."""
         options, tracks = self.options, self.tracks
         n = len(frame.points)
-        ids, scores, forced = np.full(n, -1), np.zeros(n), np.zeros(n, dtype=bool)
+        ids, confidence, breaks = np.full(n, -1), np.zeros(n), np.zeros(n, dtype=bool)
         current = to_gray(image) if options.optical_flow and image is not None else None
         active = [t for t, track in enumerate(tracks) if frame.frame_idx - track.frames[-1] <= options.window]
         keep = kept_detections(np.asarray(frame.scores, dtype=float), options.max_tracks)
         flowed = flowed_poses(tracks, self.previous, current)
         candidates = candidate_poses(tracks, active, frame.frame_idx, options, flowed)
         similarity = similarity_matrix(options.similarity, candidates, frame.points[keep], options.oks_sigma)
-        for row, col in match(similarity, options.matching, options.min_similarity):
-            ids[keep[col]], scores[keep[col]] = active[row], similarity[row, col]
+        pairs = match(similarity, options.matching, options.min_similarity)
+        for (row, col), sure in zip(pairs, link_confidence(similarity, pairs)):
+            d = keep[col]
+            ids[d], confidence[d] = active[row], sure
+            breaks[d] = similarity[row, col] < options.break_similarity or sure <= 1 - options.break_ambiguity
         for d in keep:
             if ids[d] >= 0:
                 continue
             if options.max_tracks is None or len(tracks) < options.max_tracks:
                 tracks.append(Track())
-                ids[d] = len(tracks) - 1
+                ids[d], confidence[d] = len(tracks) - 1, 1.0
             else:
                 ids[d] = force_link(frame.points[d], tracks, set(ids[ids >= 0].tolist()))
-                forced[d] = ids[d] >= 0
+                breaks[d] = ids[d] >= 0
         for d in np.flatnonzero(ids >= 0):
             tracks[ids[d]].add(frame.frame_idx, frame.points[d])
         self.previous = (frame.frame_idx, current) if current is not None else None
-        return ids, scores, forced
-
-
-def track_online(
-    frames: list[FrameInstances], options: TrackerOptions, images: Callable[[int], np.ndarray] | None = None
-) -> OnlineResult:
-    """Link detections frame by frame (see the module docstring).
-
-    Args:
-        frames: detections per frame, in increasing `frame_idx`.
-        options: tracker options.
-        images: `frame_idx → (H, W) or (H, W, 3)` uint8 frame; used when `options.optical_flow`.
-
-    Returns:
-        Track ids, link similarities and forced-link flags, each a list of `(n,)` arrays.
-    """
-    tracker = OnlineTracker(options)
-    result = OnlineResult([], [], [])
-    for frame in frames:
-        image = images(frame.frame_idx) if options.optical_flow and images is not None else None
-        ids, scores, forced = tracker.step(frame, image)
-        result.ids.append(ids)
-        result.scores.append(scores)
-        result.forced.append(forced)
-    return result
+        return ids, confidence, breaks

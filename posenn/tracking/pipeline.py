@@ -13,13 +13,8 @@ import numpy as np
 from posenn.errors import PosennError
 from posenn.tracking.online import OnlineTracker
 from posenn.tracking.options import FrameInstances, TrackerOptions, TrackingResult
-from posenn.tracking.postprocess import (
-    build_tracklets,
-    drop_short,
-    infer_count,
-    link_identities,
-    split_tracklets,
-)
+from posenn.tracking.linking import link_identities
+from posenn.tracking.postprocess import build_tracklets, drop_short, infer_count, split_tracklets
 from posenn.tracking.similarity import centroids, sizes
 
 
@@ -30,16 +25,16 @@ class Detections:
     Attributes:
         frame_idx: `(n,)` frame of each detection.
         ids: `(n,)` online track ids, -1 = untracked.
-        scores: `(n,)` similarity of the link that continued the track (0 = new).
-        forced: `(n,)` whether the link was forced.
+        confidence: `(n,)` confidence of the online link (see `online`).
+        breaks: `(n,)` whether a new tracklet starts here.
         centres: `(n, 2)` centroids.
         sizes: `(n,)` instance sizes in pixels.
     """
 
     frame_idx: np.ndarray
     ids: np.ndarray
-    scores: np.ndarray
-    forced: np.ndarray
+    confidence: np.ndarray
+    breaks: np.ndarray
     centres: np.ndarray
     sizes: np.ndarray
 
@@ -66,7 +61,7 @@ def check_frames(frames: list[FrameInstances], options: TrackerOptions, has_imag
         raise PosennError("tracker: optical_flow needs images (a function frame_idx → image)")
 
 
-FIELDS = ("frame_idx", "ids", "scores", "forced", "centres", "sizes")
+FIELDS = ("frame_idx", "ids", "confidence", "breaks", "centres", "sizes")
 BLOCK_FRAMES = 4096  # frames whose small per-frame arrays are joined into one block
 
 
@@ -81,7 +76,7 @@ def online_pass(
     tracker = OnlineTracker(options)
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
     pending: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
-    empty = {"centres": np.zeros((0, 2)), "forced": np.zeros(0, bool)}
+    empty = {"centres": np.zeros((0, 2)), "breaks": np.zeros(0, bool)}
 
     def join(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         return {name: np.concatenate(values) if values else empty.get(name, np.zeros(0, int)) for name, values in parts.items()}
@@ -92,11 +87,11 @@ def online_pass(
             raise PosennError("tracker: frames must be given in increasing frame_idx order, once each")
         last = frame.frame_idx
         image = images(frame.frame_idx) if options.optical_flow and images is not None else None
-        ids, scores, forced = tracker.step(frame, image)
+        ids, confidence, breaks = tracker.step(frame, image)
         if not len(ids):
             continue
         points = np.asarray(frame.points, dtype=float).reshape(len(ids), -1, 2)
-        for name, values in zip(FIELDS, (np.full(len(ids), frame.frame_idx), ids, scores, forced, centroids(points), sizes(points))):
+        for name, values in zip(FIELDS, (np.full(len(ids), frame.frame_idx), ids, confidence, breaks, centroids(points), sizes(points))):
             pending[name].append(values)
         if len(pending["ids"]) == BLOCK_FRAMES:
             for name, values in join(pending).items():
@@ -108,21 +103,36 @@ def online_pass(
 
 
 def link(detections: Detections, options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Post-processing: `(n,)` final track ids 0..T-1 (-1 = untracked) and link similarities."""
-    ids = drop_short(split_tracklets(detections.ids, detections.forced), options.min_track_length)
+    """Post-processing: `(n,)` final track ids 0..T-1 (-1 = untracked) and identity confidences.
+
+    A detection's confidence is its online link's, except at the start of a tracklet, where it is
+    the confidence of the global pass's decision that gave the tracklet its identity (see
+    `linking`); untracked detections score 0.
+    """
+    ids = split_tracklets(drop_short(detections.ids, options.min_track_length), detections.breaks)
+    confidence = detections.confidence.copy()
     if options.global_pass:
         count = options.max_tracks or infer_count(detections.frame_idx, ids)
         tracklets = build_tracklets(detections.frame_idx, ids, detections.centres, detections.sizes)
-        identity = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
-        lookup = np.array([identity.get(t, -1) for t in range(ids.max(initial=-1) + 1)] + [-1], dtype=int)
+        identity, decided = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
+        size = ids.max(initial=-1) + 1
+        lookup = np.array([identity.get(t, -1) for t in range(size)] + [-1], dtype=int)
+        starts = first_detections(ids)
+        confidence[starts] = np.array([decided.get(t, 1.0) for t in ids[starts].tolist()])
         ids = lookup[ids]  # -1 indexes the trailing -1
     ids = contiguous(ids)
-    return ids, np.where(ids >= 0, detections.scores, 0.0)
+    return ids, np.where(ids >= 0, confidence, 0.0)
+
+
+def first_detections(ids: np.ndarray) -> np.ndarray:
+    """Indices of the first detection of each tracklet in `(n,)` ids (-1 = untracked)."""
+    tracked = np.flatnonzero(ids >= 0)
+    return tracked[np.unique(ids[tracked], return_index=True)[1]]
 
 
 def track_stream(frames: Iterable[FrameInstances], options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:
     """Track a stream of frames in increasing `frame_idx`; returns `(detections,)` track ids and
-    link similarities, in the order the detections came (no optical flow: no images)."""
+    identity confidences, in the order the detections came (no optical flow: no images)."""
     if options.optical_flow:
         raise PosennError("tracker: optical_flow needs images; it is not available when tracking a stream of predictions")
     return link(online_pass(frames, options), options)
@@ -139,7 +149,7 @@ def track(
         images: `frame_idx → (H, W) or (H, W, 3)` uint8 frame, for optical flow.
 
     Returns:
-        Per frame, `(n,)` track ids 0..T-1 (-1 = untracked) and `(n,)` link similarities.
+        Per frame, `(n,)` track ids 0..T-1 (-1 = untracked) and `(n,)` identity confidences.
     """
     check_frames(frames, options, images is not None)
     ids, scores = link(online_pass(frames, options, images), options)
