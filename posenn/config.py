@@ -49,7 +49,10 @@ class DataConfig(Section):
 
 
 class BackboneConfig(Section):
-    name: Literal["unet"] = "unet"
+    name: str = Field("unet", description="unet, or a timm encoder (resnet18, convnext_atto, efficientnet_b0, hrnet_w18_small, ...).")
+    pretrained: bool | str = Field(
+        False, description="timm encoders: false, true (timm's ImageNet weights) or a local weights file."
+    )
     filters: int = Field(16, ge=1)
     filters_rate: float = Field(2.0, ge=1.0)
     max_stride: int = Field(16, ge=2)
@@ -108,6 +111,13 @@ class TrainConfig(Section):
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
+    encoder_lr_factor: float = Field(
+        1.0, gt=0.0, le=1.0, description="timm encoders: the encoder's learning rate is learning_rate times this."
+    )
+    freeze_encoder_epochs: int = Field(0, ge=0, description="timm encoders: the encoder is frozen for this many epochs.")
+    init_from: Path | None = Field(
+        None, description="A model folder to start from: backbone weights, and head channels of nodes it shares by name."
+    )
     optimizer: Literal["adam", "adamw"] = "adam"
     peak_weight: float = Field(50.0, ge=0.0)
     paf_weight: float = Field(1.0, ge=0.0, description="Weight of the part affinity field loss against the part maps' (bottom-up).")

@@ -15,6 +15,7 @@ from posenn.heads.centroid import CentroidHead
 from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
 from posenn.heads.pafs import spanning_edges
 from posenn.heads.single_instance import SingleInstanceHead
+from posenn.models.encoders import TimmBackbone
 from posenn.models.unet import UNet
 
 
@@ -22,7 +23,7 @@ class PoseModel(nn.Module):
     """Images in, head maps out.
 
     Input `(batch, channels, height, width)` float in [0, 1], any size: it is padded to a
-    multiple of the backbone's max stride and the output cropped back to
+    multiple of the backbone's `pad_multiple` (its max stride, or a timm encoder's deepest) and the output cropped back to
     `(batch, head_channels, ceil(height / stride), ceil(width / stride))`.
 
     Two optional outputs make the result a tuple `(maps, second)`: more maps at their own stride
@@ -32,7 +33,7 @@ class PoseModel(nn.Module):
 
     def __init__(
         self,
-        backbone: UNet,
+        backbone: UNet | TimmBackbone,
         head_channels: int,
         extra_channels: int = 0,
         extra_stride: int | None = None,
@@ -50,7 +51,7 @@ class PoseModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = images.shape[-2:]
-        multiple = self.backbone.max_stride
+        multiple = self.backbone.pad_multiple
         pad_h, pad_w = -height % multiple, -width % multiple
         if pad_h or pad_w:
             images = F.pad(images, (0, pad_w, 0, pad_h))
@@ -201,19 +202,26 @@ def bottomup_head(config: Config) -> BottomUpHead:
 def build_model(config: Config, head: Head) -> PoseModel:
     """A `PoseModel` with the backbone described by `model.backbone` and the outputs `head` needs."""
     backbone_config = config.model.backbone
-    backbone = UNet(
-        in_channels=config.data.channels,
-        filters=backbone_config.filters,
-        filters_rate=backbone_config.filters_rate,
-        max_stride=backbone_config.max_stride,
-        output_stride=config.model.output_stride,
-        convs_per_block=backbone_config.convs_per_block,
-        upsampling=backbone_config.upsampling,
-        batch_norm=backbone_config.batch_norm,
-        kernel_size=backbone_config.kernel_size,
-        middle_block=backbone_config.middle_block,
-        widths=backbone_config.widths,
-    )
+    backbone: UNet | TimmBackbone
+    if backbone_config.name != "unet":
+        backbone = TimmBackbone(
+            backbone_config.name, config.data.channels, backbone_config.max_stride, config.model.output_stride,
+            backbone_config.filters, backbone_config.filters_rate, backbone_config.convs_per_block, backbone_config.batch_norm,
+        )
+    else:
+        backbone = UNet(
+            in_channels=config.data.channels,
+            filters=backbone_config.filters,
+            filters_rate=backbone_config.filters_rate,
+            max_stride=backbone_config.max_stride,
+            output_stride=config.model.output_stride,
+            convs_per_block=backbone_config.convs_per_block,
+            upsampling=backbone_config.upsampling,
+            batch_norm=backbone_config.batch_norm,
+            kernel_size=backbone_config.kernel_size,
+            middle_block=backbone_config.middle_block,
+            widths=backbone_config.widths,
+        )
     model = config.model
     if isinstance(head, MulticlassBottomUpHead):
         sigmoid = model.class_maps_activation == "sigmoid"

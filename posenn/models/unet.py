@@ -114,6 +114,7 @@ class UNet(nn.Module):
             raise ValueError(f"model.output_stride ({output_stride}) must not exceed max_stride ({max_stride}).")
         self.depth = int(math.log2(max_stride))
         self.max_stride = max_stride
+        self.pad_multiple = max_stride  # inputs are padded to a multiple of this
         self.output_stride = output_stride
         self.convs_per_block = convs_per_block
         self.upsampling = upsampling

@@ -175,10 +175,33 @@ class PoseModule(L.LightningModule):
         if self.validation_record is not None:
             checkpoint["posenn_validation"] = self.validation_record
 
+    @property
+    def encoder(self) -> torch.nn.Module | None:
+        """The timm encoder of the backbone, None for the UNet."""
+        return getattr(self.model.backbone, "encoder", None)
+
+    def on_train_epoch_start(self) -> None:
+        """Freeze the encoder (weights and batch-norm statistics) for `train.freeze_encoder_epochs`."""
+        if self.encoder is not None and self.config.train.freeze_encoder_epochs:
+            frozen = self.current_epoch < self.config.train.freeze_encoder_epochs
+            self.encoder.requires_grad_(not frozen)
+            self.encoder.train(not frozen)
+
+    def parameter_groups(self) -> list[dict]:
+        """The optimizer's parameter groups: the encoder at `encoder_lr_factor` of the rate."""
+        train = self.config.train
+        if self.encoder is None or train.encoder_lr_factor == 1.0:
+            return [{"params": list(self.parameters()), "lr": train.learning_rate}]
+        encoder = {id(p) for p in self.encoder.parameters()}
+        return [
+            {"params": [p for p in self.parameters() if id(p) not in encoder], "lr": train.learning_rate},
+            {"params": list(self.encoder.parameters()), "lr": train.learning_rate * train.encoder_lr_factor},
+        ]
+
     def configure_optimizers(self):
         train = self.config.train
         optimizer_class = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
-        optimizer = optimizer_class(self.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
+        optimizer = optimizer_class(self.parameter_groups(), lr=train.learning_rate, weight_decay=train.weight_decay)
         if train.scheduler == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=train.plateau_factor, patience=train.plateau_patience, min_lr=1e-7

@@ -31,8 +31,11 @@ from posenn.data.dataset import FrameDataset, make_loader
 from posenn.errors import PosennError
 from posenn.io.labels import LabeledSample, check_skeleton, labeled_samples, load_labels
 from posenn.io.writers import save_labels
+from posenn.models.encoders import TimmBackbone, load_pretrained
 from posenn.models.model import anchor_index, crop_size
+from posenn.models.unet import UNet
 from posenn.training.callbacks import TrainingLog
+from posenn.training.init_from import initialize_from
 from posenn.training.module import PoseModule
 from posenn.training.validation import write_metrics
 
@@ -252,13 +255,28 @@ def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L
 
 
 def describe_model(module: PoseModule, console: Console) -> None:
-    """Print the parameter count and receptive field when training starts."""
+    """Print the parameter count, strides and receptive field when training starts."""
     n_params = sum(p.numel() for p in module.parameters())
     backbone = module.model.backbone
+    field = backbone.receptive_field()
+    name = "UNet" if isinstance(backbone, UNet) else f"{backbone.name} encoder (timm) + decoder"
     console.print(
-        f"Model: UNet, {n_params / 1e6:.2f} M parameters, receptive field {backbone.receptive_field()} px "
-        f"(input scale {module.config.data.scale}), output stride {backbone.output_stride}."
+        f"Model: {name}, {n_params / 1e6:.2f} M parameters, "
+        + (f"receptive field {field} px (input scale {module.config.data.scale}), " if field else "")
+        + f"max stride {backbone.max_stride}, output stride {backbone.output_stride}."
     )
+
+
+def initial_weights(module: PoseModule, config: Config, console: Console) -> None:
+    """Start from `train.init_from` or from the encoder's pretrained weights, as configured."""
+    if config.train.init_from is not None:
+        console.print(initialize_from(module.model, config, config.train.init_from).summary())
+        return
+    pretrained = config.model.backbone.pretrained
+    if pretrained is not False and isinstance(module.model.backbone, TimmBackbone):
+        loaded = load_pretrained(module.model.backbone, pretrained)
+        source = "timm's ImageNet weights" if pretrained is True else str(pretrained)
+        console.print(f"Encoder: {len(loaded)} tensors from {source}.")
 
 
 def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
@@ -313,6 +331,8 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
 
     module = PoseModule(config.model_dump(mode="json"))
     describe_model(module, console)
+    if not resume:
+        initial_weights(module, config, console)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
 
     if val_rows and trainer.is_global_zero:
