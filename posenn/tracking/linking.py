@@ -8,7 +8,8 @@ Among all such sets of paths the flow finds the one of least total cost, where
   the N paths can hold it, and only then do the link costs choose between ways of covering;
 - linking the end of tracklet a to the start of tracklet b, `gap` frames later, costs the negative
   log-likelihood of b's start under a motion model (`link_costs`): a's last centroid moved on by
-  the mean of a's final and b's initial velocities, with a Gaussian error whose spread grows with
+  the mean of a's final and b's initial velocities (those known: a tracklet of a few frames has none),
+  with a Gaussian error whose spread grows with
   the gap (`spread`), plus a term for the change of body size.
 
 Tracklet a may be followed by any tracklet starting within `max_gap` frames of its end, and by the
@@ -31,6 +32,7 @@ from posenn.tracking.postprocess import Tracklet
 COVER_REWARD = 10.0  # nats per detection of a covered tracklet
 VELOCITY_FRAMES = 5  # a tracklet's end (start) velocity: over its last (first) this many frames
 SIZE_SIGMA = 0.2  # spread of log(size ratio) between the two sides of a link
+AXIS_TURN = 1.0  # after a long gap, the body axis may have turned by about its own length
 
 
 @dataclass
@@ -41,15 +43,20 @@ class Ends:
     last: np.ndarray  # (T,) last frame
     start: np.ndarray  # (T, 2) first valid centroid
     stop: np.ndarray  # (T, 2) last valid centroid
-    start_velocity: np.ndarray  # (T, 2) pixels per frame over the first frames
-    stop_velocity: np.ndarray  # (T, 2) pixels per frame over the last frames
+    start_axis: np.ndarray  # (T, 2) first body axis (see `similarity.body_axes`), NaN = unknown
+    stop_axis: np.ndarray  # (T, 2) last body axis
+    start_velocity: np.ndarray  # (T, 2) pixels per frame over the first frames, NaN = unknown
+    stop_velocity: np.ndarray  # (T, 2) pixels per frame over the last frames, NaN = unknown
     size: np.ndarray  # (T,) median instance size
     length: np.ndarray  # (T,) detections
 
 
 def velocity(frames: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """`(2,)` mean velocity over `(k,)` frames and `(k, 2)` valid points; zero for one point."""
-    return (points[-1] - points[0]) / (frames[-1] - frames[0]) if len(frames) > 1 else np.zeros(2)
+    """`(2,)` mean velocity over `(k,)` frames and `(k, 2)` valid points; NaN (unknown) when they
+    span fewer than `VELOCITY_FRAMES - 1` frames (from two noisy points a velocity is mostly noise)."""
+    if len(frames) < 2 or frames[-1] - frames[0] < VELOCITY_FRAMES - 1:
+        return np.full(2, np.nan)
+    return (points[-1] - points[0]) / (frames[-1] - frames[0])
 
 
 def tracklet_ends(tracklets: list[Tracklet]) -> Ends:
@@ -62,19 +69,19 @@ def tracklet_ends(tracklets: list[Tracklet]) -> Ends:
             frames, points = t.frames[:1], np.full((1, 2), np.nan)
         head, tail = slice(None, VELOCITY_FRAMES), slice(-VELOCITY_FRAMES, None)
         rows.append(
-            (t.frames[0], t.frames[-1], points[0], points[-1], velocity(frames[head], points[head]),
+            (t.frames[0], t.frames[-1], points[0], points[-1], t.axes[0], t.axes[-1], velocity(frames[head], points[head]),
              velocity(frames[tail], points[tail]), t.size, len(t.frames))
         )
-    columns = [np.array(column, dtype=float) for column in zip(*rows)] if rows else [np.zeros(0)] * 8
+    columns = [np.array(column, dtype=float) for column in zip(*rows)] if rows else [np.zeros(0)] * 10
     ends = Ends(*columns)
     ends.first, ends.last, ends.length = ends.first.astype(int), ends.last.astype(int), ends.length.astype(int)
     return ends
 
 
-def step_scale(tracklets: list[Tracklet]) -> float:
-    """Median distance, in pixels, an animal's centroid moves from one frame to the next (≥ 1)."""
+def step_scale(tracklets: list[Tracklet], field: str = "centroids") -> float:
+    """Median change per frame of a tracklet's `field` ("centroids" or "axes"), in pixels (≥ 1)."""
     steps = [
-        np.linalg.norm(np.diff(t.centroids, axis=0), axis=1) / np.diff(t.frames) for t in tracklets if len(t.frames) > 1
+        np.linalg.norm(np.diff(getattr(t, field), axis=0), axis=1) / np.diff(t.frames) for t in tracklets if len(t.frames) > 1
     ]
     steps = np.concatenate(steps) if steps else np.zeros(0)
     steps = steps[~np.isnan(steps)]
@@ -104,16 +111,20 @@ def candidate_links(ends: Ends, max_gap: int, count: int) -> tuple[np.ndarray, n
     return np.concatenate(sources).astype(int), np.concatenate(targets).astype(int)
 
 
-def link_costs(ends: Ends, a: np.ndarray, b: np.ndarray, scale: float) -> np.ndarray:
+def link_costs(ends: Ends, a: np.ndarray, b: np.ndarray, scale: float, axis_scale: float) -> np.ndarray:
     """`(E,)` negative log-likelihood, in nats, that tracklet b continues tracklet a (see module)."""
     gap = (ends.first[b] - ends.last[a]).astype(float)
-    mean_velocity = 0.5 * (ends.stop_velocity[a] + ends.start_velocity[b])
+    both = np.stack([ends.stop_velocity[a], ends.start_velocity[b]])  # (2, E, 2)
+    known = ~np.isnan(both)
+    mean_velocity = np.where(known, both, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
     error = ends.start[b] - ends.stop[a] - mean_velocity * gap[:, None]
     sigma = spread(gap, scale)
     position = (error**2).sum(axis=1) / (2 * sigma**2) + 2 * np.log(sigma)
     size = np.log(np.maximum(ends.size[b], 1.0) / np.maximum(ends.size[a], 1.0)) ** 2 / (2 * SIZE_SIGMA**2)
+    axis_sigma = np.minimum(spread(gap, axis_scale), AXIS_TURN * np.linalg.norm(ends.stop_axis[a], axis=1))
+    turn = ((ends.start_axis[b] - ends.stop_axis[a]) ** 2).sum(axis=1) / (2 * axis_sigma**2) + 2 * np.log(axis_sigma)
     worst = 2 * COVER_REWARD  # a link from or to a tracklet without any point: possible, never preferred
-    return np.nan_to_num(position + size, nan=worst)
+    return np.nan_to_num(position + size, nan=worst) + np.nan_to_num(turn, nan=2 * np.log(axis_sigma.max(initial=1.0)))
 
 
 def dag_potentials(ends: Ends, a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -248,7 +259,7 @@ def link_identities(
     listed = [tracklets[k] for k in keys]
     ends = tracklet_ends(listed)
     a, b = candidate_links(ends, max_gap, count)
-    cost = link_costs(ends, a, b, step_scale(listed))
+    cost = link_costs(ends, a, b, step_scale(listed), step_scale(listed, "axes"))
     labels, used = min_cost_paths(ends, a, b, cost, count)
     confidence = junction_confidence(a, b, cost, used, len(keys))
     extra = np.cumsum(labels < 0) - 1 + count

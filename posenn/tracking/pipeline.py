@@ -15,7 +15,7 @@ from posenn.tracking.online import OnlineTracker
 from posenn.tracking.options import FrameInstances, TrackerOptions, TrackingResult
 from posenn.tracking.linking import link_identities
 from posenn.tracking.postprocess import build_tracklets, drop_short, infer_count, split_tracklets
-from posenn.tracking.similarity import centroids, sizes
+from posenn.tracking.similarity import body_axes, centroids, sizes
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Detections:
         confidence: `(n,)` confidence of the online link (see `online`).
         breaks: `(n,)` whether a new tracklet starts here.
         centres: `(n, 2)` centroids.
+        axes: `(n, 2)` body axes (see `similarity.body_axes`).
         sizes: `(n,)` instance sizes in pixels.
     """
 
@@ -36,6 +37,7 @@ class Detections:
     confidence: np.ndarray
     breaks: np.ndarray
     centres: np.ndarray
+    axes: np.ndarray
     sizes: np.ndarray
 
 
@@ -61,7 +63,7 @@ def check_frames(frames: list[FrameInstances], options: TrackerOptions, has_imag
         raise PosennError("tracker: optical_flow needs images (a function frame_idx → image)")
 
 
-FIELDS = ("frame_idx", "ids", "confidence", "breaks", "centres", "sizes")
+FIELDS = ("frame_idx", "ids", "confidence", "breaks", "centres", "axes", "sizes")
 BLOCK_FRAMES = 4096  # frames whose small per-frame arrays are joined into one block
 
 
@@ -76,7 +78,7 @@ def online_pass(
     tracker = OnlineTracker(options)
     blocks: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
     pending: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
-    empty = {"centres": np.zeros((0, 2)), "breaks": np.zeros(0, bool)}
+    empty = {"centres": np.zeros((0, 2)), "axes": np.zeros((0, 2)), "breaks": np.zeros(0, bool)}
 
     def join(parts: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         return {name: np.concatenate(values) if values else empty.get(name, np.zeros(0, int)) for name, values in parts.items()}
@@ -91,7 +93,7 @@ def online_pass(
         if not len(ids):
             continue
         points = np.asarray(frame.points, dtype=float).reshape(len(ids), -1, 2)
-        for name, values in zip(FIELDS, (np.full(len(ids), frame.frame_idx), ids, confidence, breaks, centroids(points), sizes(points))):
+        for name, values in zip(FIELDS, (np.full(len(ids), frame.frame_idx), ids, confidence, breaks, centroids(points), body_axes(points), sizes(points))):
             pending[name].append(values)
         if len(pending["ids"]) == BLOCK_FRAMES:
             for name, values in join(pending).items():
@@ -113,7 +115,7 @@ def link(detections: Detections, options: TrackerOptions) -> tuple[np.ndarray, n
     confidence = detections.confidence.copy()
     if options.global_pass:
         count = options.max_tracks or infer_count(detections.frame_idx, ids)
-        tracklets = build_tracklets(detections.frame_idx, ids, detections.centres, detections.sizes)
+        tracklets = build_tracklets(detections.frame_idx, ids, detections.centres, detections.axes, detections.sizes)
         identity, decided = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
         size = ids.max(initial=-1) + 1
         lookup = np.array([identity.get(t, -1) for t in range(size)] + [-1], dtype=int)

@@ -23,6 +23,7 @@ class Tracklet:
 
     frames: np.ndarray  # (k,) frame indices, increasing
     centroids: np.ndarray  # (k, 2)
+    axes: np.ndarray  # (k, 2) body axes (see `similarity.body_axes`)
     size: float  # median instance size in pixels
 
 
@@ -56,13 +57,16 @@ def drop_short(ids: np.ndarray, min_length: int) -> np.ndarray:
     return np.where((ids >= 0) & (lengths[np.maximum(ids, 0)] >= min_length), ids, -1)
 
 
-def build_tracklets(frame_idx: np.ndarray, ids: np.ndarray, centres: np.ndarray, instance_sizes: np.ndarray) -> dict[int, Tracklet]:
-    """Tracklet id → its frames, centroids and size.
+def build_tracklets(
+    frame_idx: np.ndarray, ids: np.ndarray, centres: np.ndarray, axes: np.ndarray, instance_sizes: np.ndarray
+) -> dict[int, Tracklet]:
+    """Tracklet id → its frames, centroids, body axes and size.
 
     Args:
         frame_idx: `(detections,)` frame of each detection, non-decreasing.
         ids: `(detections,)` tracklet ids, -1 = untracked.
         centres: `(detections, 2)` centroids.
+        axes: `(detections, 2)` body axes.
         instance_sizes: `(detections,)` sizes in pixels.
     """
     tracked = np.flatnonzero(ids >= 0)
@@ -70,7 +74,7 @@ def build_tracklets(frame_idx: np.ndarray, ids: np.ndarray, centres: np.ndarray,
     tracklet_ids, starts = np.unique(ids[order], return_index=True)
     tracklets = {}
     for tracklet_id, rows in zip(tracklet_ids.tolist(), np.split(order, starts[1:])):
-        tracklets[tracklet_id] = Tracklet(frames=frame_idx[rows], centroids=centres[rows], size=float(np.median(instance_sizes[rows])))
+        tracklets[tracklet_id] = Tracklet(frames=frame_idx[rows], centroids=centres[rows], axes=axes[rows], size=float(np.median(instance_sizes[rows])))
     return tracklets
 
 

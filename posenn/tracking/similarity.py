@@ -33,6 +33,23 @@ def sizes(points: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(np.nan_to_num(area, nan=1.0), 1.0))
 
 
+def body_axes(points: np.ndarray) -> np.ndarray:
+    """Direction and spread of the skeleton's node order: `(k, nodes, 2)` → `(k, 2)` pixels per node.
+
+    The least-squares slope of the visible points against their node index, a pose descriptor of
+    two numbers that turns with the animal (skeletons list nodes roughly from head to tail) and
+    does not move with it; NaN when fewer than two points are visible.
+    """
+    index = np.arange(points.shape[1], dtype=float)[None, :, None]  # (1, nodes, 1)
+    visible = ~np.isnan(points).any(axis=2, keepdims=True)  # (k, nodes, 1)
+    count = visible.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred_index = np.where(visible, index - (index * visible).sum(axis=1, keepdims=True) / count, 0.0)
+        centred_points = np.where(visible, points - centroids(points)[:, None], 0.0)
+        slope = (centred_index * centred_points).sum(axis=1) / (centred_index**2).sum(axis=1)
+    return np.where(count[:, 0] >= 2, slope, np.nan)
+
+
 def oks_similarity(candidates: np.ndarray, detections: np.ndarray, sigma: float) -> np.ndarray:
     """Object keypoint similarity, with each candidate's box area as the scale."""
     sigmas = np.full(candidates.shape[1], sigma)
