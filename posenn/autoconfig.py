@@ -16,6 +16,7 @@ import sleap_io as sio
 from posenn.config import Config, SkeletonConfig
 from posenn.errors import PosennError
 from posenn.io.labels import InstanceKind, LabeledSample, labeled_samples, load_labels
+from posenn.models.encoders import encoder_strides
 from posenn.models.unet import UNet
 
 # Animals larger than this (pixels, after scaling) gain little from more resolution.
@@ -137,8 +138,9 @@ def choose_max_stride(size: float, filters: int, convs_per_block: int, output_st
     return 64
 
 
-def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKind = "all") -> Config:
-    """Build a starting config for `model_type` from a labels file.
+def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKind = "all", backbone: str = "unet") -> Config:
+    """Build a starting config for `model_type` from a labels file, for the `backbone` ("unet" or
+    a timm encoder name).
 
     Raises:
         PosennError: if the labels cannot be read or hold no instances.
@@ -150,6 +152,7 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
 
     config = Config()
     config.model.type = model_type
+    config.model.backbone.name = backbone
     config.data.train_labels = Path(labels_path)
     config.data.instances = instances
     config.data.channels = 1 if channels == 1 else 3
@@ -204,12 +207,18 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     model.output_stride = 4
     model.sigma = round(float(np.clip(scaled_size / 40, 2.5, 5.0)), 2)
     backbone = model.backbone
-    backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, model.output_stride)
+    if backbone.name == "unet":
+        backbone.max_stride = choose_max_stride(scaled_size, backbone.filters, backbone.convs_per_block, model.output_stride)
+        multiple = backbone.max_stride
+    else:  # a timm encoder: its deepest features up to stride 32; inputs padded to its own deepest stride
+        strides = encoder_strides(backbone.name, config.data.channels)
+        backbone.max_stride = max(stride for stride in strides if stride <= 32)
+        multiple = max(strides)
     if model.type in ("centered_instance", "multiclass_topdown"):
         span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
-        model.crop_size = int(math.ceil(span / backbone.max_stride) * backbone.max_stride)
+        model.crop_size = int(math.ceil(span / multiple) * multiple)
     if model.type in ("bottomup", "multiclass_bottomup"):
-        config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, backbone.max_stride)
+        config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, multiple)
     if model.type == "bottomup":
         model.paf_stride = model.output_stride
         model.paf_width = round(max(2.0 * model.paf_stride, 2.5 * model.sigma), 1)

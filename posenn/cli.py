@@ -47,6 +47,7 @@ def config_command(
     model_type: Annotated[str, typer.Option("--type", help="Model type: single_instance, centroid, centered_instance, bottomup, multiclass_bottomup or multiclass_topdown.")] = "single_instance",
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the YAML config.")] = Path("config.yaml"),
     instances: Annotated[str, typer.Option(help="Which instances are labels: user, predicted or all.")] = "all",
+    backbone: Annotated[str, typer.Option(help="unet, or a timm encoder (resnet18, convnext_atto, efficientnet_b0, hrnet_w18_small, ...).")] = "unet",
 ) -> None:
     """Write a starting config from the labels (skeleton, scale, sigma, max stride)."""
 
@@ -55,7 +56,7 @@ def config_command(
         from posenn.config import save_config, validate_config
 
         validate_config({"model": {"type": model_type}, "data": {"instances": instances}}, source="posenn config")
-        config = config_from_labels(labels, model_type, instances)
+        config = config_from_labels(labels, model_type, instances, backbone)
         save_config(config, output)
         Console().print(
             f"Wrote {output}: {len(config.data.skeleton.nodes)} nodes, scale {config.data.scale}, "

@@ -15,18 +15,25 @@ InstanceKind = Literal["user", "predicted", "all"]
 
 
 def load_labels(path: Path) -> sio.Labels:
-    """Load a `.slp` (or `.pkg.slp`) and make sure every video it names can be found.
+    """Load a `.slp` (or `.pkg.slp`), or labels in another format sleap-io reads (a DeepLabCut
+    project folder or `CollectedData_*.csv`/`.h5`, COCO keypoints `.json`), and make sure every
+    video it names can be found.
 
     Raises:
         PosennError: if the file is missing or unreadable, or a video cannot be found.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise PosennError(f"Labels file not found: {path}")
-    try:
-        labels = sio.load_slp(str(path), open_videos=False)
-    except Exception as exc:  # sleap-io raises many types for a bad file
-        raise PosennError(f"{path}: not a readable SLEAP labels file ({exc}).") from None
+    if path.is_dir() or not path.name.lower().endswith(".slp"):
+        from posenn.io.convert import input_format, read_input  # pandas and friends load only here
+
+        labels = read_input(path, input_format(path, "auto"))
+    else:
+        try:
+            labels = sio.load_slp(str(path), open_videos=False)
+        except Exception as exc:  # sleap-io raises many types for a bad file
+            raise PosennError(f"{path}: not a readable SLEAP labels file ({exc}).") from None
     for video in labels.videos:
         resolve_video(video, path)
     return labels
@@ -49,7 +56,21 @@ def resolve_video(video: sio.Video, labels_path: Path) -> None:
     if is_embedded(video):
         video.open()
         return
-    stored = Path(str(video.filename))
+    if isinstance(video.filename, list):  # a list of images (DeepLabCut's labeled-data, COCO)
+        images = [find_file(Path(name), labels_path, "image") for name in video.filename]
+        video.replace_filename([str(image) for image in images], open=True)
+        return
+    video.replace_filename(str(find_file(Path(str(video.filename)), labels_path, "video")), open=True)
+
+
+def find_file(stored: Path, labels_path: Path, kind: str) -> Path:
+    """The existing file a labels file names, resolved: a relative path beside the labels file
+    first (then the working directory); an absolute path that no longer exists by its name
+    beside the labels file.
+
+    Raises:
+        PosennError: naming every path tried when none exists.
+    """
     folder = Path(labels_path).parent
     if stored.is_absolute():
         tried = [stored, folder / stored.name]
@@ -57,10 +78,9 @@ def resolve_video(video: sio.Video, labels_path: Path) -> None:
         tried = [folder / stored, folder / stored.name, stored]
     for candidate in dict.fromkeys(tried):
         if candidate.is_file():
-            video.replace_filename(str(candidate.resolve()), open=True)  # outputs work from any folder
-            return
+            return candidate.resolve()  # outputs work from any folder
     listed = ", ".join(str(p) for p in dict.fromkeys(tried))
-    raise PosennError(f"{labels_path}: video '{stored}' not found. Tried: {listed}.")
+    raise PosennError(f"{labels_path}: {kind} '{stored}' not found. Tried: {listed}.")
 
 
 def select_instances(frame: sio.LabeledFrame, kind: InstanceKind) -> list[sio.Instance]:

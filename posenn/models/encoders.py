@@ -43,6 +43,13 @@ def check_encoder_name(name: str) -> None:
         raise PosennError(f"model.backbone.name '{name}' is not a timm model (nor 'unet').{hint}")
 
 
+def encoder_strides(name: str, in_channels: int = 1) -> list[int]:
+    """The strides of the feature maps a timm encoder gives, shallowest first."""
+    timm = timm_module()
+    check_encoder_name(name)
+    return list(timm.create_model(name, pretrained=False, features_only=True, in_chans=in_channels).feature_info.reduction())
+
+
 class TimmBackbone(nn.Module):
     """A timm encoder with a UNet-style decoder; the same interface as `UNet`.
 

@@ -4,6 +4,7 @@ skeletons (`train.init_from`), training, prediction and ONNX export end to end."
 from __future__ import annotations
 
 import pytest
+import sleap_io as sio
 import torch
 
 from posenn.autoconfig import config_from_labels
@@ -181,3 +182,36 @@ def test_a_timm_model_trains_predicts_and_exports(labels, tmp_path):
     track_inputs([labels], [folder], tmp_path / "predictions.slp", TrackOptions(device="cpu", quiet=True))
     assert (tmp_path / "predictions.slp").stat().st_size > 0
     assert export_model(network, 1, 96, 96, tmp_path / "model.onnx") < 1e-3
+
+
+def test_deeplabcut_labels_train_as_they_are(shared_data, tmp_path):
+    """The openfield mouse project's CollectedData CSV (116 frames, 4 parts) is read through
+    sleap-io, its images found beside it, and trained on without conversion."""
+    from posenn.training.run import train
+
+    csv = shared_data / "openfield_mouse" / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv"
+    if not csv.is_file():
+        pytest.skip(f"sample data not found at {csv}")
+    config = config_from_labels(csv, "single_instance", "user")
+    assert sorted(config.data.skeleton.nodes) == ["leftear", "rightear", "snout", "tailbase"]
+    budget = [f"train.run_dir={tmp_path / 'mouse'}", "train.epochs=1", "train.steps_per_epoch=2", "model.backbone.filters=4"]
+    folder = train(with_overrides(config, budget), quiet=True)
+    held_out = sio.load_slp(str(folder / "labels_val.slp"), open_videos=False)
+    assert len(held_out.labeled_frames) + len(sio.load_slp(str(folder / "labels_train.slp"), open_videos=False)) == 116
+    assert all(name.endswith(".png") for name in held_out.videos[0].filename)
+
+
+def test_fine_tuning_starts_from_a_sleap_nn_model(shared_data, tmp_path):
+    """A sleap-nn centroid model's UNet (imported on the fly) starts a posenn run of the same shape."""
+    from posenn.interop.folders import load_foreign, read_foreign
+    from posenn.interop.model import posenn_config
+
+    source = shared_data / "interop" / "sleap_nn_models" / "minimal_instance_centroid"
+    if not source.is_dir():
+        pytest.skip(f"sample data not found at {source}")
+    config = posenn_config(read_foreign(source))
+    model = build_model(config, build_head(config))
+    report = initialize_from(model, config, source)
+    assert not report.fresh and report.channels["head"] == (["centroid"], [])
+    _, original, _ = load_foreign(source)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), original.state_dict().values()))
