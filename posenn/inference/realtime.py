@@ -3,8 +3,9 @@
 `Predictor` loads one or two model folders into the same pipeline `posenn track` uses, warms it up
 on a frame of the expected size, and then predicts one frame per call with a batch of one. The
 online tracker (or the identity model) keeps its state between calls, so each result carries
-track ids at once; `reset()` starts a new session. On the same frames, with the tracker's online
-pass only (no post-processing), the results equal `posenn track`'s.
+track ids at once; `reset()` starts a new session. On the same frames the results equal
+`posenn track`'s without its offline steps (global pass, dropping short tracks), with
+`break_tracks=True` (tracklets) or with tracklet breaks turned off.
 
     predictor = posenn.Predictor(["models/centroid", "models/centered"], runtime="onnx")
     result = predictor(frame)          # (H, W) or (H, W, C) uint8, RGB or grey
@@ -132,6 +133,9 @@ class Predictor:
             `max_tracks` set to `max_instances`. Identity models name the animals themselves
             and use no tracker.
         tracking: False to skip tracking (track ids -1).
+        break_tracks: start a new track id at each link the tracker flags as unsure (forced,
+            weak or ambiguous), as `posenn track`'s tracklets before its global pass; by
+            default a track keeps its id through them (with `max_instances`, ids stay below it).
         max_instances: at most this many animals per frame (top-down, bottom-up).
         peak_threshold: minimum part confidence (default: the model's setting).
         duplicate_oks: drop an instance whose OKS with a better one exceeds this.
@@ -150,6 +154,7 @@ class Predictor:
         precision: str = "auto",
         tracker: TrackerOptions | None = None,
         tracking: bool = True,
+        break_tracks: bool = False,
         max_instances: int | None = None,
         peak_threshold: float | None = None,
         duplicate_oks: float | None = None,
@@ -175,6 +180,7 @@ class Predictor:
             self.tracker_options = None
         else:
             self.tracker_options = tracker or TrackerOptions(max_tracks=max_instances)
+        self.break_tracks = break_tracks
         self.frame_shape = frame_shape or training_frame_shape(dirs[0])
         self.warmed_up = False
         if self.frame_shape is not None:
@@ -184,6 +190,8 @@ class Predictor:
     def reset(self) -> None:
         """Start a new session: the tracker forgets its tracks, frames count from 0 again."""
         self.tracker = OnlineTracker(self.tracker_options) if self.tracker_options else None
+        self.track_numbers: dict[int, int] = {}  # online tracker's id → track id now
+        self.tracks_started = 0
         self.next_frame = 0
 
     def warm_up(self, frame: np.ndarray) -> None:
@@ -246,6 +254,17 @@ class Predictor:
         self.next_frame = index + 1
         return index
 
+    def track_id(self, online_id: int, broken: bool) -> int:
+        """The track id of a detection the online tracker gave to `online_id` (-1 stays -1):
+        ids are numbered in the order their first detection comes (as `posenn track` numbers
+        them); with `break_tracks`, a link flagged `broken` starts a new id."""
+        if online_id < 0:
+            return -1
+        if online_id not in self.track_numbers or (broken and self.break_tracks):
+            self.track_numbers[online_id] = self.tracks_started
+            self.tracks_started += 1
+        return self.track_numbers[online_id]
+
     def tracked(self, prediction: BatchPrediction, *frames: np.ndarray) -> list[PoseResult]:
         """Each frame's kept instances (float32, as `posenn track` saves them) with track ids
         from the tracker's next step, or the identity model's identities."""
@@ -260,7 +279,8 @@ class Predictor:
                 ids = prediction.identities[row][keep].astype(np.int64)
                 names = [self.classes[i] if 0 <= i < len(self.classes) else None for i in ids.tolist()]
             elif self.tracker is not None and len(scores):
-                ids, _, _ = self.tracker.step(FrameInstances(index, points, scores), frame)
+                online, _, breaks = self.tracker.step(FrameInstances(index, points, scores), frame)
+                ids = np.array([self.track_id(i, b) for i, b in zip(online.tolist(), breaks.tolist())], np.int64)
                 names = [f"track_{i}" if i >= 0 else None for i in ids.tolist()]
             else:
                 ids, names = np.full(len(scores), -1, np.int64), [None] * len(scores)

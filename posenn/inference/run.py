@@ -27,10 +27,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import posenn
 from posenn.errors import PosennError
+from posenn.inference.inputs import is_image_input
 from posenn.inference.loop import default_decoders, predict_chunks
 from posenn.inference.pipelines import Pipeline, make_pipeline, with_grouping
 from posenn.inference.predictor import TrainedModel, load_model, model_files, resolve_device
 from posenn.inference.store import Chunk, PredictionStore, chunk_spans
+from posenn.io.images import image_files, image_video
 from posenn.io.labels import load_labels
 from posenn.io.slp_writer import FrameBlock, write_predictions, written_provenance
 from posenn.io.video import open_video, parse_frame_ranges
@@ -60,8 +62,8 @@ class TrackOptions:
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
-    """The (video, frame indices) to predict: a whole video (or `--frames`), or the labeled
-    frames of each video in a `.slp`."""
+    """The (video, frame indices) to predict: a whole video (or `--frames`), images as
+    sleap-io's image-list video, or the labeled frames of each video in a `.slp`."""
     if input_path.suffix == ".slp":
         labels = load_labels(input_path)
         if frames:
@@ -74,6 +76,9 @@ def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, li
         if not jobs:
             raise PosennError(f"{input_path}: holds no labeled frames to predict.")
         return jobs
+    if is_image_input(input_path):
+        files = image_files(input_path)
+        return [(image_video(files), parse_frame_ranges(frames, len(files)))]
     video = open_video(input_path)
     return [(video, parse_frame_ranges(frames, video.shape[0]))]
 
@@ -150,7 +155,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def file_stamp(path: Path) -> dict:
-    """What identifies a file's version: resolved path, size and modification time."""
+    """What identifies a file's version: resolved path, size and modification time; for
+    images, a digest of each image's."""
+    if is_image_input(path):
+        stamps = json.dumps([file_stamp(image) for image in image_files(path)])
+        return {"images": str(path), "digest": hashlib.sha256(stamps.encode()).hexdigest()}
     stat = Path(path).stat()
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
@@ -320,7 +329,7 @@ def track_inputs(inputs: list[Path], model_dirs: list[Path], output: Path | None
     from posenn.inference.inputs import outputs_for
 
     for path in inputs:
-        if not Path(path).exists():
+        if not Path(path).exists() and not is_image_input(path):
             raise PosennError(f"Input not found: {path}")
     targets = outputs_for(inputs, output)
     if devices and len(devices) > 1:

@@ -15,6 +15,7 @@ import numpy as np
 import sleap_io as sio
 
 from posenn.errors import PosennError
+from posenn.io.images import is_image_list, read_image
 from posenn.io.labels import is_embedded
 
 T = TypeVar("T")
@@ -87,8 +88,13 @@ def iter_frames(video: sio.Video, indices: Sequence[int], channels: int) -> Iter
     """Yield `(frame_idx, frame)` for sorted `indices`, frames `(height, width, channels)` uint8.
 
     Media files are decoded sequentially with OpenCV (skipping short gaps by decoding, seeking
-    only across long ones); embedded images of a `.pkg.slp` are read through sleap-io.
+    only across long ones); embedded images of a `.pkg.slp` are read through sleap-io, images of
+    an image-list video with OpenCV.
     """
+    if is_image_list(video):
+        for idx in indices:
+            yield idx, read_image(video.filename[idx], channels)
+        return
     if not is_embedded(video):
         yield from _media_frames(str(video.filename), indices, channels)
         return
@@ -123,9 +129,9 @@ def decode_batches(
 
     Media files are read by one decoder (FFmpeg on `threads` threads, 0 for OpenCV's choice)
     that seeks only across gaps and decodes straight into each batch's array; embedded frames of
-    a `.pkg.slp` go through `iter_frames`.
+    a `.pkg.slp` and image lists go through `iter_frames` (images may differ in size: zero-padded).
     """
-    if is_embedded(video):
+    if is_embedded(video) or is_image_list(video):
         for number, segment in enumerate(segments):
             for start in range(0, len(segment), batch_size):
                 pairs = list(iter_frames(video, segment[start : start + batch_size], channels))
