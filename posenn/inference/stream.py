@@ -122,14 +122,10 @@ def frame_shape(capture: cv2.VideoCapture) -> tuple[int, int] | None:
     return (height, width) if height and width else None
 
 
-def paced(count: int, fps: float, stop: threading.Event) -> Iterator[tuple[int, float]]:
-    """`(i, due time)` for `count` frames at `fps`, each yielded once its time has come."""
-    start = time.perf_counter()
-    for i in range(count):
-        due = start + i / fps
-        while (wait := due - time.perf_counter()) > 0 and not stop.is_set():
-            time.sleep(min(wait, 0.05))
-        yield i, due
+def wait_until(due: float, stop: threading.Event) -> None:
+    """Sleep until `time.perf_counter()` reaches `due`, or `stop` is set."""
+    while (wait := due - time.perf_counter()) > 0 and not stop.is_set():
+        time.sleep(min(wait, 0.05))
 
 
 class CameraSource(Source):
@@ -174,12 +170,14 @@ class VideoFileSource(Source):
         self.shape = frame_shape(self.capture_device)
 
     def frames(self) -> Iterator[tuple[np.ndarray, float]]:
-        decoded = None
-        for _, due in paced(self.count, self.fps, self.stop):
-            ok, decoded = self.capture_device.read(decoded)
+        start = time.perf_counter()
+        for i in range(self.count):  # each frame decoded ahead, then delivered when it is due
+            ok, decoded = self.capture_device.read()
             if not ok:
                 return
-            yield cv2.cvtColor(decoded, conversion(self.channels)).reshape(*decoded.shape[:2], self.channels), due
+            frame = cv2.cvtColor(decoded, conversion(self.channels)).reshape(*decoded.shape[:2], self.channels)
+            wait_until(start + i / self.fps, self.stop)
+            yield frame, start + i / self.fps
 
     def close(self) -> None:
         self.capture_device.release()
@@ -194,8 +192,11 @@ class ImageSource(Source):
         self.fps = fps
 
     def frames(self) -> Iterator[tuple[np.ndarray, float]]:
-        for i, due in paced(len(self.files), self.fps, self.stop):
-            yield read_image(self.files[i], self.channels), due
+        start = time.perf_counter()
+        for i, path in enumerate(self.files):  # each image read ahead, then delivered when it is due
+            frame = read_image(path, self.channels)
+            wait_until(start + i / self.fps, self.stop)
+            yield frame, start + i / self.fps
 
 
 def open_source(spec: str, channels: int, fps: float | None = None, speed: float = 1.0) -> Source:
