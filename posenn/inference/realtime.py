@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import sleap_io as sio
+import torch
 
 from posenn.errors import PosennError
 from posenn.inference.frames import make_batch
+from posenn.inference.pipelines import TopDownPipeline
 from posenn.inference.predictor import resolve_device
 from posenn.inference.results import BatchPrediction
 from posenn.inference.run import TrackOptions, build_pipeline, resolve_precision, thread_budget
@@ -32,6 +34,7 @@ from posenn.tracking.online import OnlineTracker
 from posenn.tracking.options import FrameInstances, TrackerOptions
 
 WARMUP_CALLS = 3  # calls that build the runtimes' kernels (oneDNN primitives, ONNX sessions)
+MAX_WARMUP_CROPS = 4  # top-down: the instance network is warmed up on 1 … this many crops per frame
 
 
 @dataclass
@@ -195,12 +198,21 @@ class Predictor:
         self.next_frame = 0
 
     def warm_up(self, frame: np.ndarray) -> None:
-        """Run the networks a few times on `frame` (shaped as the frames to come), so that the
-        first real frame is as fast as the rest; the tracker is not touched."""
-        batch = [(0, as_frame(frame, self.pipeline.channels))]
-        with thread_budget(self.runtime):
+        """Run the networks a few times on `frame` (shaped as the frames to come), and a
+        throwaway tracker, so that the first real frames are as fast as the rest; the session's
+        tracker is not touched."""
+        batch = make_batch([(0, as_frame(frame, self.pipeline.channels))], self.device)
+        with thread_budget(self.runtime), torch.inference_mode():
             for _ in range(WARMUP_CALLS):
-                self.pipeline.predict_batch(make_batch(batch, self.device))
+                self.pipeline.predict_batch(batch)
+                if isinstance(self.pipeline, TopDownPipeline):  # a blank frame has no animals: crops as if it had
+                    centre = torch.tensor(batch.sizes[0][::-1] / 2, dtype=torch.float32, device=self.device)
+                    for count in range(1, min(self.pipeline.centroid_head.max_instances, MAX_WARMUP_CROPS) + 1):
+                        self.pipeline.predict_crops(batch, centre.expand(count, 2), torch.zeros(count, dtype=torch.long, device=self.device))
+        if self.tracker_options is not None:  # the tracker's first links import and build its matching
+            tracker, pose = OnlineTracker(self.tracker_options), np.full((1, len(self.node_names), 2), 10, np.float32)
+            for index in range(2):
+                tracker.step(FrameInstances(index, pose + index, np.ones(1, np.float32)), frame)
         self.warmed_up = True
 
     def __call__(self, frame: np.ndarray, frame_idx: int | None = None) -> PoseResult:
