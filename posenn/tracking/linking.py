@@ -32,6 +32,7 @@ from posenn.tracking.postprocess import Tracklet
 COVER_REWARD = 10.0  # nats per detection of a covered tracklet
 VELOCITY_FRAMES = 5  # a tracklet's end (start) velocity: over its last (first) this many frames
 SIZE_SIGMA = 0.2  # spread of log(size ratio) between the two sides of a link
+SIZE_MOST = 2.0  # most a size change costs, in nats: a partly detected animal looks small
 AXIS_TURN = 1.0  # after a long gap, the body axis may have turned by about its own length
 
 
@@ -121,10 +122,14 @@ def link_costs(ends: Ends, a: np.ndarray, b: np.ndarray, scale: float, axis_scal
     sigma = spread(gap, scale)
     position = (error**2).sum(axis=1) / (2 * sigma**2) + 2 * np.log(sigma)
     size = np.log(np.maximum(ends.size[b], 1.0) / np.maximum(ends.size[a], 1.0)) ** 2 / (2 * SIZE_SIGMA**2)
+    size = np.minimum(size, SIZE_MOST)
     axis_sigma = np.minimum(spread(gap, axis_scale), AXIS_TURN * np.linalg.norm(ends.stop_axis[a], axis=1))
+    axis_sigma = np.maximum(axis_sigma, 0.1)
     turn = ((ends.start_axis[b] - ends.stop_axis[a]) ** 2).sum(axis=1) / (2 * axis_sigma**2) + 2 * np.log(axis_sigma)
+    known = ~np.isnan(turn)
+    turn = np.where(known, turn, np.median(turn[known]) if known.any() else 0.0)  # unknown axis: a typical cost
     worst = 2 * COVER_REWARD  # a link from or to a tracklet without any point: possible, never preferred
-    return np.nan_to_num(position + size, nan=worst) + np.nan_to_num(turn, nan=2 * np.log(axis_sigma.max(initial=1.0)))
+    return np.nan_to_num(position + size, nan=worst) + turn
 
 
 def dag_potentials(ends: Ends, a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -239,7 +244,7 @@ def junction_confidence(a: np.ndarray, b: np.ndarray, cost: np.ndarray, used: np
 
 
 def link_identities(
-    tracklets: dict[int, Tracklet], count: int, max_gap: int, capped: bool
+    tracklets: dict[int, Tracklet], count: int, max_gap: int
 ) -> tuple[dict[int, int], dict[int, float]]:
     """Give tracklets to `count` identities by a min-cost flow (see the module docstring).
 
@@ -247,11 +252,10 @@ def link_identities(
         tracklets: tracklet id → tracklet.
         count: number of identities N.
         max_gap: links across longer gaps are only tried to the first tracklets after them.
-        capped: untrack tracklets on no path instead of giving them an id of their own.
 
     Returns:
-        Tracklet id → identity id (ids from N up for tracklets of their own, -1 untracked), and
-        tracklet id → confidence of that identity at the tracklet's start.
+        Tracklet id → identity id 0..N-1 (-1 = on no path), and tracklet id → confidence of that
+        identity at the tracklet's start.
     """
     keys = sorted(tracklets, key=lambda k: (int(tracklets[k].frames[0]), k))
     if not keys:
@@ -262,6 +266,4 @@ def link_identities(
     cost = link_costs(ends, a, b, step_scale(listed), step_scale(listed, "axes"))
     labels, used = min_cost_paths(ends, a, b, cost, count)
     confidence = junction_confidence(a, b, cost, used, len(keys))
-    extra = np.cumsum(labels < 0) - 1 + count
-    identity = np.where(labels >= 0, labels, -1 if capped else extra)
-    return dict(zip(keys, identity.tolist())), dict(zip(keys, confidence.tolist()))
+    return dict(zip(keys, labels.tolist())), dict(zip(keys, confidence.tolist()))

@@ -107,21 +107,27 @@ def online_pass(
 def link(detections: Detections, options: TrackerOptions) -> tuple[np.ndarray, np.ndarray]:
     """Post-processing: `(n,)` final track ids 0..T-1 (-1 = untracked) and identity confidences.
 
+    Detections the global pass leaves on no identity are untracked with `max_tracks`; without it,
+    those of each online track get an id of their own when at least `min_track_length` remain.
     A detection's confidence is its online link's, except at the start of a tracklet, where it is
     the confidence of the global pass's decision that gave the tracklet its identity (see
     `linking`); untracked detections score 0.
     """
-    ids = split_tracklets(drop_short(detections.ids, options.min_track_length), detections.breaks)
+    online = drop_short(detections.ids, options.min_track_length)
+    ids = split_tracklets(online, detections.breaks)
     confidence = detections.confidence.copy()
     if options.global_pass:
         count = options.max_tracks or infer_count(detections.frame_idx, ids)
         tracklets = build_tracklets(detections.frame_idx, ids, detections.centres, detections.axes, detections.sizes)
-        identity, decided = link_identities(tracklets, count, options.max_gap, capped=options.max_tracks is not None)
-        size = ids.max(initial=-1) + 1
-        lookup = np.array([identity.get(t, -1) for t in range(size)] + [-1], dtype=int)
+        identity, decided = link_identities(tracklets, count, options.max_gap)
+        lookup = np.array([identity.get(t, -1) for t in range(ids.max(initial=-1) + 1)] + [-1], dtype=int)
         starts = first_detections(ids)
         confidence[starts] = np.array([decided.get(t, 1.0) for t in ids[starts].tolist()])
-        ids = lookup[ids]  # -1 indexes the trailing -1
+        left = (ids >= 0) & (lookup[ids] < 0)  # -1 indexes the trailing -1
+        ids = lookup[ids]
+        if options.max_tracks is None:
+            own = drop_short(np.where(left, online, -1), options.min_track_length)
+            ids = np.where(own >= 0, count + own, ids)
     ids = contiguous(ids)
     return ids, np.where(ids >= 0, confidence, 0.0)
 
