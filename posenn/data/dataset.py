@@ -55,12 +55,25 @@ def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class SeededRandomSampler(RandomSampler):
-    """A `RandomSampler` whose generator pickles as plain bytes.
+    """A `RandomSampler` whose draws depend only on the seed and the epoch, and whose generator
+    pickles as plain bytes.
+
+    Lightning calls `set_epoch` before each epoch, so a run resumed at any epoch draws what an
+    uninterrupted run draws there, with no sampler state in the checkpoint.
 
     Spawned DDP processes receive the loaders pickled; torch's multiprocessing pickler fails to
     rebuild a `torch.Generator` in the new process ("unable to resize file"), but its state as
     bytes travels fine.
     """
+
+    def __init__(self, data_source, num_samples: int | None = None, generator: torch.Generator | None = None):
+        super().__init__(data_source, num_samples=num_samples, generator=generator)
+        self.seed = generator.initial_seed() if generator is not None else None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed the draws for `epoch` (epoch 0 draws as the freshly seeded generator does)."""
+        if self.generator is not None and self.seed is not None:
+            self.generator.manual_seed(self.seed + epoch)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -92,6 +105,10 @@ class SharedDraws(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.draws)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed the shared draws for `epoch` (Lightning's DDP wrapper passes the call on)."""
+        self.draws.set_epoch(epoch)
 
 
 def make_loader(

@@ -1,13 +1,17 @@
-"""Callbacks: a readable per-epoch log (`training_log.csv`)."""
+"""Callbacks: a readable per-epoch log (`training_log.csv`), random state kept in checkpoints."""
 
 from __future__ import annotations
 
 import csv
 import math
+import random
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 
 LOG_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_oks_map", "val_dist_p50", "learning_rate", "elapsed_s"]
 
@@ -60,3 +64,32 @@ def _plain(value) -> float | int | str:
     if isinstance(value, float):
         return "" if math.isnan(value) else round(value, 6)
     return value
+
+
+class RandomState(L.Callback):
+    """Keep the random generators' state in each checkpoint and restore it on resume.
+
+    Augmentation draws from torch's global generator (and the CUDA ones on GPUs); a run resumed
+    from an epoch's checkpoint then draws what the uninterrupted run drew after that epoch, so on
+    the CPU it reaches the same weights. The training sampler needs no state here: its draws
+    depend only on the seed and the epoch (`SeededRandomSampler.set_epoch`).
+
+    Lightning restores callback state before `on_fit_start`, so the per-process seeds of a DDP
+    run (`PoseModule.on_fit_start`) still apply after it.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        name, keys, position, has_gauss, cached = np.random.get_state()
+        numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached]  # loads weights-only
+        state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        name, keys, position, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        random.setstate(state_dict["python"])
+        if "cuda" in state_dict and torch.cuda.is_available() and len(state_dict["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])

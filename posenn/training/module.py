@@ -19,6 +19,7 @@ from posenn.heads.bottomup import BottomUpHead
 from posenn.heads.centroid import CentroidHead
 from posenn.heads.identity import MulticlassBottomUpHead, MulticlassTopDownHead
 from posenn.precision import has_native_bf16
+from posenn.training.faults import check_loss
 from posenn.training.validation import (
     ValidationBatch,
     ValidationFrame,
@@ -117,6 +118,8 @@ class PoseModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch, self.model(batch["image"]))
+        learning_rate = self.trainer.optimizers[0].param_groups[0]["lr"]
+        check_loss(loss, self.global_step, self.current_epoch, learning_rate, self.config.train.run_dir)
         # Synced across DDP processes: without validation, the plateau schedule and checkpoints
         # follow the epoch's training loss, which must be the same in every process.
         self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]), sync_dist=True)

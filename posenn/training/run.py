@@ -8,8 +8,10 @@ The model folder holds `config.yaml` (the resolved config), `best.ckpt`, `last.c
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -34,7 +36,8 @@ from posenn.io.writers import save_labels
 from posenn.models.encoders import TimmBackbone, load_pretrained
 from posenn.models.model import anchor_index, crop_size
 from posenn.models.unet import UNet
-from posenn.training.callbacks import TrainingLog
+from posenn.training.callbacks import RandomState, TrainingLog
+from posenn.training.faults import AtomicCheckpointIO, hold_run_folder, interrupted, out_of_memory
 from posenn.training.init_from import initialize_from
 from posenn.training.module import PoseModule
 from posenn.training.validation import write_metrics
@@ -227,6 +230,7 @@ def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L
     callbacks: list[L.Callback] = [
         ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode="min", save_last=True, enable_version_counter=False),
         TrainingLog(run_dir / "training_log.csv"),
+        RandomState(),
     ]
     if config.train.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=config.train.early_stopping_patience))
@@ -238,6 +242,7 @@ def make_trainer(config: Config, run_dir: Path, has_val: bool, quiet: bool) -> L
         devices=config.train.devices,
         num_nodes=config.train.num_nodes,
         strategy=ddp_strategy(config),
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=True,  # each process gets its share of the training and validation sets
         precision=config.train.precision,
         max_epochs=config.train.epochs,
@@ -301,6 +306,12 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     L.seed_everything(config.train.seed, verbose=False)
     _quiet_lightning()
 
+    with hold_run_folder(run_dir) if rank == 0 else contextlib.nullcontext():
+        return _train_in_folder(config, run_dir, rank, resume, quiet, console)
+
+
+def _train_in_folder(config: Config, run_dir: Path, rank: int, resume: bool, quiet: bool, console: Console) -> Path:
+    """The body of `train`, run while this process holds the run folder."""
     skeleton, samples, train_rows, val_rows = load_training_samples(config)
     trainer = make_trainer(config, run_dir, has_val=bool(val_rows), quiet=quiet)
     if rank == 0:
@@ -333,12 +344,32 @@ def train(config: Config, resume: bool = False, quiet: bool = False) -> Path:
     describe_model(module, console)
     if not resume:
         initial_weights(module, config, console)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
+    fit(trainer, module, train_loader, val_loader, resume, config)
 
     if val_rows and trainer.is_global_zero:
         best = PoseModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu")
         write_metrics(best, val_loader, run_dir / "metrics.json")
     return run_dir
+
+
+def fit(trainer: L.Trainer, module: PoseModule, train_loader, val_loader, resume: bool, config: Config) -> None:
+    """`trainer.fit`, with memory running out and Ctrl-C turned into messages that say what to do.
+
+    Raises:
+        PosennError: when the device runs out of memory (suggesting a batch size).
+        KeyboardInterrupt: on Ctrl-C, after printing what the run left and how to resume it.
+    """
+    run_dir = Path(config.train.run_dir)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=str(run_dir / "last.ckpt") if resume else None)
+    except torch.OutOfMemoryError as exc:
+        raise out_of_memory(exc, config.train.batch_size, training_device(config)) from None
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores further Ctrl-C
+        Console(stderr=True).print(interrupted(run_dir), highlight=False, soft_wrap=True)
+        raise KeyboardInterrupt from None
 
 
 def resume_config(run_dir: Path, overrides: list[str]) -> Config:
