@@ -4,7 +4,8 @@ live run of `posenn stream` on a 1024×1024 video played at 30 frames/s.
 Models (trained here unless given):
 
 - single instance at 384×384: one synthetic animal (`posenn synth --animals 1 --size 384`),
-  trained for `--steps` steps;
+  trained for `--steps` steps at each of `--single-scales` (1: the 384×384 frame itself, as
+  `posenn config` chooses for it; 0.5: a 192×192 input), or `--single MODEL...`;
 - top-down pair at 1024×1024: the two-fly sample centred in a 1024×1024 frame, as in
   `long_video.py` (centroid at scale 0.25, centered instance with 192 px crops), trained for
   `--steps` steps, or `--topdown CENTROID CENTERED`.
@@ -21,6 +22,7 @@ Measured, on `--device` (default cpu):
 
     python benchmarks/latency.py                                  # trains the models (a few minutes)
     python benchmarks/latency.py --topdown models/centroid models/centered --single models/single
+    python benchmarks/latency.py --work /tmp/latency --topdown ...   # models trained in --work are reused
 
 Results go to benchmarks/results/latency_<device>.json.
 """
@@ -37,6 +39,7 @@ import numpy as np
 from common import report, train_model
 from long_video import padded_sample, train_pair
 
+from posenn.config import load_config
 from posenn.evaluation.tracking import evaluate_tracking_arrays
 from posenn.inference.realtime import PoseResult, Predictor
 from posenn.inference.run import TrackOptions, track
@@ -122,17 +125,23 @@ def identity_agreement(live: list[PoseResult], video: Path, model_dirs: list[Pat
     return {"idf1": metrics["idf1"], "id_switches": metrics["id_switches"], "frames": len(rows)}
 
 
-def single_instance_model(work: Path, steps: int) -> Path:
-    """A single-instance model trained on one synthetic animal at 384×384."""
+def single_instance_model(work: Path, steps: int, scale: float) -> Path:
+    """A single-instance model trained on one synthetic animal at 384×384, input at `scale`
+    (reused when `work` holds it already)."""
+    folder = work / f"single_scale{scale:g}"
+    if (folder / "best.ckpt").is_file():
+        return folder
     labels = generate(work / "single_synth", animals=1, frames=200, size=384, seed=0)
-    folder, _ = train_model(labels, "single_instance", work / "single", steps, "user", ["train.device=cpu", "train.batch_size=8"])
+    train_model(labels, "single_instance", folder, steps, "user", ["train.device=cpu", "train.batch_size=8", f"data.scale={scale}"])
     return folder
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topdown", nargs=2, type=Path, metavar=("CENTROID", "CENTERED"), help="a trained top-down pair for 1024×1024 frames")
-    parser.add_argument("--single", type=Path, help="a trained single-instance model for 384×384 frames")
+    parser.add_argument("--single", type=Path, nargs="+", help="trained single-instance models for 384×384 frames")
+    parser.add_argument("--single-scales", type=float, nargs="+", default=[1.0, 0.5],
+                        help="input scales of the single-instance models trained here")
     parser.add_argument("--steps", type=int, default=300, help="training steps of each model trained here")
     parser.add_argument("--frames", type=int, default=300, help="frames per per-frame latency measurement")
     parser.add_argument("--live-frames", type=int, default=900, help="frames of the live run (30 s at 30 frames/s)")
@@ -150,11 +159,13 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         video, labels = padded_sample(work)
         pair = list(args.topdown) if args.topdown else train_pair(labels, work, args.steps)
-        single = args.single or single_instance_model(work, args.steps)
+        singles = args.single or [single_instance_model(work, args.steps, scale) for scale in args.single_scales]
         single_video = generate(work / "single_clip", animals=1, frames=args.frames + 1, size=384, seed=5).with_suffix(".mp4")
 
         rows = []
-        cases = [("single instance 384×384", [single], single_video), ("top-down 1024×1024, 2 animals", pair, video)]
+        cases = [(f"single instance 384×384, input scale {load_config(folder / 'config.yaml').data.scale:g}", [folder], single_video)
+                 for folder in singles]
+        cases.append(("top-down 1024×1024, 2 animals", pair, video))
         for name, model_dirs, source in cases:
             frames = read_frames(source, args.frames + 1, 1)
             for label, runtime, precision in runtimes(args.device):
