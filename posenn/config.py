@@ -286,8 +286,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise PosennError(f"Config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise PosennError(f"{path}: not a text file in UTF-8 (byte {exc.start} cannot be read).") from None
+    except yaml.YAMLError as exc:  # the message gives the line and column
         raise PosennError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise PosennError(f"{path}: expected a mapping with sections data/model/train, got {type(raw).__name__}.")

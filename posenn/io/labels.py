@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
+import h5py
 import numpy as np
 import sleap_io as sio
 
@@ -31,12 +32,98 @@ def load_labels(path: Path) -> sio.Labels:
         labels = read_input(path, input_format(path, "auto"))
     else:
         try:
+            check_hdf5_structure(path)
             labels = sio.load_slp(str(path), open_videos=False)
+        except PosennError:
+            raise
         except Exception as exc:  # sleap-io raises many types for a bad file
-            raise PosennError(f"{path}: not a readable SLEAP labels file ({exc}).") from None
+            raise PosennError(f"{path}: not a readable SLEAP labels file ({type(exc).__name__}: {exc}).") from None
     for video in labels.videos:
-        resolve_video(video, path)
+        try:
+            resolve_video(video, path)
+        except PosennError:
+            raise
+        except Exception as exc:  # a damaged video record: a filename or backend sleap-io cannot use
+            raise PosennError(f"{path}: video '{video.filename}' cannot be opened ({type(exc).__name__}: {exc}).") from None
     return labels
+
+
+def check_hdf5_structure(path: Path) -> None:
+    """Walk the HDF5 objects of a `.slp` and check that no uncompressed table claims more bytes
+    than the file holds.
+
+    A damaged file can make HDF5 read a table header that claims terabytes, or a text whose
+    length field claims gigabytes, instead of failing; the walk finds such damage first.
+
+    Raises:
+        PosennError: naming the file and the damaged object.
+    """
+    size = path.stat().st_size
+
+    def check(name: str, item: h5py.HLObject) -> None:
+        if not isinstance(item, h5py.Dataset):
+            return
+        if item.compression is None and item.nbytes > size:
+            raise PosennError(f"{path}: damaged: table '{name}' claims {item.nbytes} bytes but the file has {size}.")
+        if item.id.get_storage_size() > size:
+            raise PosennError(f"{path}: damaged: table '{name}' is larger than the file.")
+        if item.dtype.kind == "O" and item.compression is None:
+            with open(path, "rb") as raw:
+                for length, address, index in variable_length_references(item, path):
+                    if not heap_object_fits(raw, size, length, address, index):
+                        raise PosennError(f"{path}: damaged: an entry of '{name}' does not match its stored text.")
+
+    with h5py.File(path, "r") as handle:
+        handle.visititems(check)
+
+
+def heap_object_fits(raw: BinaryIO, size: int, length: int, address: int, index: int) -> bool:
+    """Whether the HDF5 global heap collection at `address` is whole and holds object `index`,
+    `length` bytes long.
+
+    A collection is the signature `GCOL` and its size, then objects, each a 16-byte header (index,
+    reference count, reserved, size) and its data padded to 8 bytes, and last the free space
+    (index 0, whose size runs to the collection's end).
+    """
+    if address + 16 > size:
+        return False
+    raw.seek(address)
+    header = raw.read(16)
+    collection = int.from_bytes(header[8:16], "little")
+    if header[:4] != b"GCOL" or collection > size - address:
+        return False
+    sizes: dict[int, int] = {}
+    position, end = address + 16, address + collection
+    while position + 16 <= end:
+        raw.seek(position)
+        object_header = raw.read(16)
+        number, object_size = int.from_bytes(object_header[:2], "little"), int.from_bytes(object_header[8:16], "little")
+        if number == 0:
+            position += object_size
+            break
+        sizes[number] = object_size
+        position += 16 + (object_size + 7) // 8 * 8
+    return position == end and sizes.get(index) == length
+
+
+def variable_length_references(dataset: h5py.Dataset, path: Path) -> list[tuple[int, int, int]]:
+    """The (length, heap address, object index) of each stored element of an uncompressed variable-length
+    dataset, read from its raw bytes: a 4-byte length, then an 8-byte address and a 4-byte index
+    into HDF5's global heap."""
+    storage = dataset.id
+    if dataset.chunks is None:
+        offset = storage.get_offset()
+        if offset is None:
+            return []
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            raw = handle.read(storage.get_storage_size())
+    else:
+        raw = b"".join(
+            storage.read_direct_chunk(storage.get_chunk_info(i).chunk_offset)[1] for i in range(storage.get_num_chunks())
+        )
+    rows = np.frombuffer(raw[: len(raw) // 16 * 16], dtype=[("length", "<u4"), ("address", "<u8"), ("index", "<u4")])
+    return list(zip(rows["length"].tolist(), rows["address"].tolist(), rows["index"].tolist()))
 
 
 def is_embedded(video: sio.Video) -> bool:
