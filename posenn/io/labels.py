@@ -214,6 +214,14 @@ def labeled_samples(labels: sio.Labels, kind: InstanceKind, source: Path | str =
         if not instances:
             continue
         points = np.stack([inst.numpy()[:, :2] for inst in instances]).astype(np.float32)
+        infinite = np.argwhere(np.isinf(points))
+        if len(infinite):
+            row, node, _ = infinite[0]
+            raise PosennError(
+                f"{source}: frame {frame.frame_idx} of {frame.video.filename}, instance {row}: node "
+                f"'{labels.skeleton.node_names[node]}' is at {points[row, node].tolist()}; expected finite "
+                "coordinates (NaN marks a point that is not labeled)."
+            )
         tracks = [instance.track.name if instance.track is not None else None for instance in instances]
         samples.append(LabeledSample(frame.video, int(frame.frame_idx), points, tracks))
     if not samples:
