@@ -18,20 +18,12 @@ def labels(tmp_path_factory):
 
 
 @pytest.mark.parametrize("model_type", TYPES)
-def test_training_step_and_validation_output(labels, model_type):
+def test_training_step_and_validation_output(labels, training_step, model_type):
     torch.manual_seed(0)
     config = config_from_labels(labels, model_type, "user")
     config.model.backbone.filters = 4
     module = PoseModule(config_to_dict(config))
-    side = config.model.crop_size or 96
-    batch = {
-        "image": (torch.rand(2, 1, side, side) * 255).to(torch.uint8),
-        "points": torch.rand(2, 2, 15, 2) * side * 0.5 + side * 0.25,
-        "classes": torch.tensor([[0, 1], [1, -1]]),
-    }
-    prepared = module.prepare_batch(batch, augment=True)
-    loss = module._loss(prepared, module(prepared["image"]))
-    loss.backward()
+    prepared, loss = training_step(module)
     assert torch.isfinite(loss) and loss > 0
     assert all(p.grad is not None for p in module.model.parameters() if p.requires_grad)
     module.eval()
