@@ -69,7 +69,7 @@ def expand_inputs(arguments: Sequence[str | Path]) -> list[Path]:
                 found.append(path)  # images matched by a pattern are one input
                 continue
             if not matches:
-                raise PosennError(f"'{text}': no video, image or .slp file matches.")
+                raise PosennError(f"'{text}': no video or .slp file matches, nor any image.")
             found += matches
         else:
             raise PosennError(f"Input not found: {path}")

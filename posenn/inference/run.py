@@ -158,8 +158,13 @@ def file_stamp(path: Path) -> dict:
     """What identifies a file's version: resolved path, size and modification time; for
     images, a digest of each image's."""
     if is_image_input(path):
-        stamps = json.dumps([file_stamp(image) for image in image_files(path)])
+        stamps = json.dumps([stat_stamp(image) for image in image_files(path)])
         return {"images": str(path), "digest": hashlib.sha256(stamps.encode()).hexdigest()}
+    return stat_stamp(path)
+
+
+def stat_stamp(path: Path) -> dict:
+    """Resolved path, size and modification time of one file."""
     stat = Path(path).stat()
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
