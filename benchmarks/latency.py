@@ -42,7 +42,7 @@ from long_video import padded_sample, train_pair
 from posenn.config import load_config
 from posenn.evaluation.tracking import evaluate_tracking_arrays
 from posenn.inference.realtime import PoseResult, Predictor
-from posenn.inference.run import TrackOptions, track
+from posenn.inference.run import TrackOptions, thread_budget, track
 from posenn.inference.stream import Captured, StreamReport, open_source, run_stream
 from posenn.io.images import conversion
 from posenn.synth import generate
@@ -104,7 +104,8 @@ def live_run(model_dirs: list[Path], video: Path, device: str, runtime: str, pre
     def keep(item: Captured, result: PoseResult, latency: float) -> None:
         results.append(result)
 
-    return run_stream(source, predictor, [keep]), results
+    with thread_budget(runtime):  # as `posenn stream`
+        return run_stream(source, predictor, [keep]), results
 
 
 def identity_agreement(live: list[PoseResult], video: Path, model_dirs: list[Path], frames: int, device: str,

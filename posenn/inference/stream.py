@@ -22,7 +22,9 @@ import numpy as np
 from posenn.errors import PosennError
 from posenn.inference.inputs import VIDEO_SUFFIXES
 from posenn.inference.realtime import PoseResult, Predictor
+from posenn.inference.run import thread_budget
 from posenn.io.images import conversion, image_files, is_image, read_image
+from posenn.io.video import open_capture
 
 
 @dataclass
@@ -162,9 +164,7 @@ class VideoFileSource(Source):
 
     def __init__(self, path: Path, channels: int, speed: float = 1.0, fps: float | None = None):
         super().__init__(str(path), channels)
-        self.capture_device = cv2.VideoCapture(str(path))
-        if not self.capture_device.isOpened():
-            raise PosennError(f"{path}: cannot open the video (not a video file, or an unsupported codec).")
+        self.capture_device = open_capture(str(path), threads=1)  # one decoder thread: the cores are the model's
         self.fps = (fps or self.capture_device.get(cv2.CAP_PROP_FPS) or 30.0) * speed
         self.count = int(self.capture_device.get(cv2.CAP_PROP_FRAME_COUNT)) or 2**62
         self.shape = frame_shape(self.capture_device)
@@ -370,4 +370,5 @@ def stream(spec: str, predictor: Predictor, options: StreamOptions) -> StreamRep
     with contextlib.ExitStack() as stack:
         sinks = open_sinks(stack, options.jsonl, options.stdout, options.udp, options.zmq, options.record, options.show,
                            source.fps or 30.0, predictor.edges)
-        return run_stream(source, predictor, sinks, options.max_frames, options.duration)
+        with thread_budget(predictor.runtime):  # OpenCV's conversions in the capture thread on one thread
+            return run_stream(source, predictor, sinks, options.max_frames, options.duration)
