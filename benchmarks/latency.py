@@ -147,7 +147,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=300, help="frames per per-frame latency measurement")
     parser.add_argument("--live-frames", type=int, default=900, help="frames of the live run (30 s at 30 frames/s)")
     parser.add_argument("--live-fps", type=float, default=30.0)
-    parser.add_argument("--live-runtime", default="onnx", help="runtime of the live run (torch, onnx)")
+    parser.add_argument("--live-runtime", default="torch", help="runtime of the live run (torch, onnx)")
+    parser.add_argument("--live-precision", default="bf16", help="precision of the live run (32, bf16; onnx: 32)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", type=Path, help="folder for the videos and models (default: a temporary one)")
     return parser.parse_args()
@@ -173,12 +174,11 @@ def main() -> None:
                 latencies, first = per_frame(model_dirs, frames, args.device, runtime, precision)
                 rows.append(latency_row(name, label, latencies, first))
                 print(rows[-1], flush=True)
-        live_precision = "32" if args.live_runtime == "onnx" else "auto"
-        stream_report, live = live_run(pair, video, args.device, args.live_runtime, live_precision, args.live_fps, args.live_frames)
+        stream_report, live = live_run(pair, video, args.device, args.live_runtime, args.live_precision, args.live_fps, args.live_frames)
         summary = stream_report.summary()
         agreement = identity_agreement(live, video, pair, args.live_frames, args.device, args.live_runtime, work)
         rows.append({
-            "model": "top-down 1024×1024, 2 animals", "runtime": f"live at {args.live_fps:g} frames/s, {args.live_runtime}",
+            "model": "top-down 1024×1024, 2 animals", "runtime": f"live at {args.live_fps:g} frames/s, {args.live_runtime} {args.live_precision}",
             "first_ms": "", "p50_ms": summary["latency_ms"]["p50"], "p95_ms": summary["latency_ms"]["p95"],
             "p99_ms": summary["latency_ms"]["p99"], "max_ms": summary["latency_max_ms"], "frames_per_s": summary["results_per_s"],
             "dropped": f"{stream_report.dropped} of {stream_report.captured} ({100 * stream_report.dropped_fraction:.1f}%)",
