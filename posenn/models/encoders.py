@@ -43,11 +43,21 @@ def check_encoder_name(name: str) -> None:
         raise PosennError(f"model.backbone.name '{name}' is not a timm model (nor 'unet').{hint}")
 
 
-def encoder_strides(name: str, in_channels: int = 1) -> list[int]:
-    """The strides of the feature maps a timm encoder gives, shallowest first."""
+def features_model(name: str, in_channels: int, out_indices: tuple[int, ...] | None = None, pretrained: bool = False) -> nn.Module:
+    """timm's `features_only` model of encoder `name` (all its feature maps, or `out_indices`).
+
+    Raises:
+        PosennError: when timm is missing or does not know `name`.
+    """
     timm = timm_module()
     check_encoder_name(name)
-    return list(timm.create_model(name, pretrained=False, features_only=True, in_chans=in_channels).feature_info.reduction())
+    options = {} if out_indices is None else {"out_indices": out_indices}
+    return timm.create_model(name, pretrained=pretrained, features_only=True, in_chans=in_channels, **options)
+
+
+def encoder_strides(name: str, in_channels: int = 1) -> list[int]:
+    """The strides of the feature maps a timm encoder gives, shallowest first."""
+    return list(features_model(name, in_channels).feature_info.reduction())
 
 
 class TimmBackbone(nn.Module):
@@ -79,10 +89,8 @@ class TimmBackbone(nn.Module):
         batch_norm: bool = True,
     ):
         super().__init__()
-        timm = timm_module()
-        check_encoder_name(name)
-        probe = timm.create_model(name, pretrained=False, features_only=True, in_chans=in_channels)
-        strides = list(probe.feature_info.reduction())
+        every_level = features_model(name, in_channels)
+        strides = list(every_level.feature_info.reduction())
         if max_stride not in strides:
             raise PosennError(
                 f"model.backbone.max_stride {max_stride}: the {name} encoder gives features at strides {strides}; "
@@ -91,7 +99,8 @@ class TimmBackbone(nn.Module):
         if output_stride > max_stride or output_stride < 1 or output_stride & (output_stride - 1):
             raise PosennError(f"model.output_stride {output_stride} must be a power of 2 up to max_stride {max_stride}.")
         indices = tuple(i for i, stride in enumerate(strides) if stride <= max_stride)
-        self.encoder = timm.create_model(name, pretrained=False, features_only=True, in_chans=in_channels, out_indices=indices)
+        # Built again only to stop before the deepest levels (they would run for nothing).
+        self.encoder = every_level if len(indices) == len(strides) else features_model(name, in_channels, indices)
         self.name, self.in_channels, self.out_indices = name, in_channels, indices
         self.encoder_strides = [strides[i] for i in indices]
         encoder_channels = dict(zip(self.encoder_strides, self.encoder.feature_info.channels()))
@@ -165,12 +174,10 @@ def load_pretrained(backbone: TimmBackbone, pretrained: bool | str | Path) -> li
     if pretrained is False:
         return []
     if pretrained is True:
-        timm = timm_module()
         try:
-            source = timm.create_model(
-                backbone.name, pretrained=True, features_only=True, in_chans=backbone.in_channels,
-                out_indices=backbone.out_indices,
-            )
+            source = features_model(backbone.name, backbone.in_channels, backbone.out_indices, pretrained=True)
+        except PosennError:
+            raise
         except Exception as exc:  # timm raises many kinds when weights cannot be fetched
             raise PosennError(
                 f"model.backbone.pretrained: true, but timm could not load the pretrained weights of {backbone.name} "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from posenn.config import Config
 from posenn.errors import PosennError
-from posenn.models.model import BottomUpHead, PoseModel
+from posenn.models.model import PoseModel, bottomup_head
 
 
 @dataclass
@@ -40,18 +40,14 @@ class InitReport:
         return "\n".join(lines)
 
 
-def channel_names(config: Config, model: PoseModel, layer: str) -> list[str] | None:
+def channel_names(config: Config, layer: str) -> list[str] | None:
     """Names of the output channels of `layer` ("head", "extra_head", "classifier"), or None
     when its channels have no names."""
     nodes = config.data.skeleton.nodes
     if layer == "head":
         return ["centroid"] if config.model.type == "centroid" else list(nodes)
     if layer == "extra_head" and config.model.type == "bottomup":
-        from posenn.models.model import build_head
-
-        head = build_head(config)
-        assert isinstance(head, BottomUpHead)
-        return [f"{nodes[s]}->{nodes[d]}.{axis}" for s, d in head.edges for axis in "xy"]
+        return [f"{nodes[s]}->{nodes[d]}.{axis}" for s, d in bottomup_head(config).edges for axis in "xy"]
     if layer in ("extra_head", "classifier"):
         return list(config.model.classes)
     return None
@@ -86,7 +82,7 @@ def initialize_from(model: PoseModel, config: Config, source_dir: Path) -> InitR
         layer = output_layer(key, model)
         source = source_state.get(key)
         if layer is not None and source is not None and source.shape[1:] == value.shape[1:]:
-            ours, theirs = channel_names(config, model, layer), channel_names(source_config, source_model, layer)
+            ours, theirs = channel_names(config, layer), channel_names(source_config, layer)
             if ours is not None and theirs is not None:
                 rows = value.clone()
                 kept = [name for name in ours if name in theirs]
