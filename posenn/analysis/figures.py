@@ -79,12 +79,8 @@ def speed(poses: Poses, kinematics: Kinematics, out_dir: Path) -> Path:
     for animal in poses.animals:
         line, = axes.plot(time, kinematics.speed.sel(keypoints=CENTROID, individuals=animal).values, lw=0.8, label=animal)
         axes.axhline(float(kinematics.still_speed.sel(individuals=animal)), color=line.get_color(), ls=":", lw=0.8)
-    axes.set_xlabel(f"time ({poses.units.time})")
-    axes.set_ylabel(f"speed ({poses.units.length}/{poses.units.time})")
-    axes.set_title("Centroid speed (dotted: still threshold)")
-    axes.legend(title="animal", fontsize="small", loc="upper right")
-    figure.tight_layout()
-    return save(figure, out_dir / "speed.png")
+    ylabel = f"speed ({poses.units.length}/{poses.units.time})"
+    return save_over_time(figure, axes, poses, ylabel, "Centroid speed (dotted: still threshold)", "animal", out_dir / "speed.png")
 
 
 def distance(poses: Poses, interactions: Interactions, out_dir: Path) -> Path | None:
@@ -104,12 +100,18 @@ def distance(poses: Poses, interactions: Interactions, out_dir: Path) -> Path | 
         half = poses.units.frame_time / 2
         for start, end in zip(mine["start"], mine["end"]):
             axes.axvspan(start - half, end + half, color=colour, alpha=0.2, lw=0)
+    title = "Centroid distance (shaded: contact bouts; dotted: contact threshold)"
+    return save_over_time(figure, axes, poses, f"distance ({poses.units.length})", title, "pair", out_dir / "distance.png")
+
+
+def save_over_time(figure, axes, poses: Poses, ylabel: str, title: str, legend_title: str, path: Path) -> Path:
+    """Label a plot against time (axes, title, legend) and save it."""
     axes.set_xlabel(f"time ({poses.units.time})")
-    axes.set_ylabel(f"distance ({poses.units.length})")
-    axes.set_title("Centroid distance (shaded: contact bouts; dotted: contact threshold)")
-    axes.legend(title="pair", fontsize="small", loc="upper right")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(title=legend_title, fontsize="small", loc="upper right")
     figure.tight_layout()
-    return save(figure, out_dir / "distance.png")
+    return save(figure, path)
 
 
 def occupancy(poses: Poses, out_dir: Path) -> Path:
