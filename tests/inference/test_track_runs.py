@@ -14,31 +14,22 @@ import pytest
 import sleap_io as sio
 from typer.testing import CliRunner
 
-from posenn.autoconfig import config_from_labels
 from posenn.cli import app
-from posenn.config import with_overrides
 from posenn.errors import PosennError
 from posenn.inference.run import TrackOptions, track
 from posenn.io.slp_writer import written_provenance
 from posenn.synth import generate
 from posenn.tracking import TrackerOptions
-from posenn.training.run import train
 
 TINY = ["train.epochs=2", "train.steps_per_epoch=20", "train.batch_size=4", "model.backbone.filters=8",
         "train.early_stopping_patience=null", "inference.peak_threshold=0.0", "data.val_fraction=0.1"]
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> list[Path]:
+def pair(tmp_path_factory, pair_trainer) -> list[Path]:
     """A small top-down pair trained briefly on synthetic animals: enough to find animals in
     every frame, which is all these tests need."""
-    folder = tmp_path_factory.mktemp("pair")
-    labels = generate(folder / "synth", animals=2, frames=20, size=128, seed=0)
-    folders = []
-    for model_type in ("centroid", "centered_instance"):
-        config = with_overrides(config_from_labels(labels, model_type, "user"), TINY + [f"train.run_dir={folder / model_type}"])
-        folders.append(train(config, quiet=True))
-    return folders
+    return pair_trainer(tmp_path_factory.mktemp("pair"), TINY)
 
 
 @pytest.fixture(scope="module")
