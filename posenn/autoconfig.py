@@ -15,6 +15,7 @@ import sleap_io as sio
 
 from posenn.config import Config, SkeletonConfig
 from posenn.errors import PosennError
+from posenn.heads.pafs import spanning_edges
 from posenn.io.labels import InstanceKind, LabeledSample, labeled_samples, load_labels
 from posenn.models.encoders import encoder_strides
 from posenn.models.unet import UNet
@@ -31,6 +32,11 @@ CLASS_VECTOR_WEIGHT = 0.05
 CLASS_MAP_WEIGHT = 0.1
 # Centered-instance crops add this fraction of the animal size (and 8 px) as margin.
 CROP_MARGIN = 0.2
+# Bottom-up instances need this fraction of the parts (and of the limb score) that the least
+# complete labeled animals have (5th percentile over the labels): half, so an animal with a few
+# parts occluded or missed stays, while fragments of stray peaks go.
+GROUPING_PERCENTILE = 5
+GROUPING_FRACTION = 0.5
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -104,6 +110,26 @@ def training_window(largest: float, frame_side: float, max_stride: int) -> int |
     return side if side < frame_side else None
 
 
+def grouping_defaults(points: list[np.ndarray], edges: list[tuple[int, int]]) -> tuple[int, float, float | None]:
+    """Bottom-up grouping measured on the labels: fewest parts and lowest instance score an
+    animal may have, and the longest limb (99th percentile, pixels; None without a labeled limb).
+
+    The instance score of a labeled animal with perfect fields is the share of the skeleton
+    forest's edges whose two parts are labeled (see `grouping.GroupedInstances.scores`).
+    """
+    frames = [frame_points for frame_points in points if len(frame_points)]
+    instances = np.concatenate(frames) if frames else np.zeros((0, 0, 2))
+    labeled = ~np.isnan(instances).any(axis=-1)  # (instances, nodes)
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    both = labeled[:, pairs[:, 0]] & labeled[:, pairs[:, 1]]  # (instances, edges)
+    parts = np.percentile(labeled.sum(axis=1), GROUPING_PERCENTILE) if len(labeled) else 2
+    completeness = np.percentile(both.mean(axis=1), GROUPING_PERCENTILE) if len(both) and len(pairs) else 0.0
+    lengths = np.linalg.norm(instances[:, pairs[:, 0]] - instances[:, pairs[:, 1]], axis=-1)[both]
+    longest = round(float(np.percentile(lengths, 99)), 1) if len(lengths) else None
+    min_points = max(2, int(GROUPING_FRACTION * parts))
+    return min_points, round(float(GROUPING_FRACTION * completeness), 3), longest
+
+
 def identity_classes(samples: list[LabeledSample], source: Path) -> list[str]:
     """The identities of identity models: the labels' track names, in order of first use.
 
@@ -168,6 +194,13 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
     choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
+    if model_type == "bottomup":
+        nodes = list(skeleton.node_names)
+        forest = spanning_edges(len(nodes), [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges])
+        inference = config.inference
+        inference.min_points, inference.min_instance_score, inference.max_hop_length = grouping_defaults(
+            [s.points for s in samples], forest
+        )
     if model_type in ("multiclass_bottomup", "multiclass_topdown"):
         config.model.classes = identity_classes(samples, labels_path)
     if model_type == "multiclass_topdown":

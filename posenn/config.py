@@ -180,6 +180,15 @@ class InferenceConfig(Section):
     line_points: int = Field(10, ge=2, description="Bottom-up: field samples along each candidate limb.")
     max_edge_length: float | None = Field(None, gt=0.0, description="Bottom-up: longer limbs (frame pixels) are penalised.")
     min_points: int = Field(2, ge=1, description="Bottom-up: grouped instances with fewer parts are dropped.")
+    min_instance_score: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Bottom-up: grouped instances scoring less (sum of limb scores over the skeleton's edges) are dropped.",
+    )
+    max_hop_length: float | None = Field(
+        None, gt=0.0,
+        description="Bottom-up: a fragment joins a nearby instance that lacks its parts when within this distance "
+        "(frame pixels) per skeleton edge between them; null for no joining.",
+    )
 
 
 class Config(Section):

@@ -33,6 +33,11 @@ class GroupingOptions:
         line_points: field samples along each candidate limb.
         max_edge_length: limbs longer than this (input pixels) are penalised; None for no penalty.
         min_points: instances with fewer parts are dropped.
+        min_score: instances scoring less (limb scores over edges, see `GroupedInstances`) are
+            dropped.
+        max_hop_length: fragments join a nearby instance missing their parts when within this
+            distance (input pixels) per skeleton edge between them (see `fragments`); None for
+            no joining.
     """
 
     max_instances: int = 16
@@ -40,6 +45,8 @@ class GroupingOptions:
     line_points: int = 10
     max_edge_length: float | None = None
     min_points: int = 2
+    min_score: float = 0.0
+    max_hop_length: float | None = None
 
 
 @dataclass(frozen=True)
@@ -141,5 +148,5 @@ class BottomUpHead:
         options = self.grouping
         return assemble_instances(
             candidates.peaks.cpu().numpy(), candidates.peak_scores.cpu().numpy(), limbs, list(self.edges),
-            options.max_instances, options.min_points,
+            options.max_instances, options.min_points, options.min_score, options.max_hop_length,
         )

@@ -2,7 +2,8 @@
 
 Runs on the CPU on one batch at a time. Limb candidates were scored on the device (see
 `pafs.line_scores`); here each (frame, edge) keeps the best one-to-one set of limbs (Hungarian),
-and animals are the connected components of the graph of kept limbs. On a skeleton forest (see
+and animals are the connected components of the graph of kept limbs, with fragments cut off by a
+missed part joined back (see `fragments`). On a skeleton forest (see
 `pafs.spanning_edges`) a component never holds two peaks of the same part, so no conflict
 resolution is needed; a skeleton of several trees yields one instance per tree.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from posenn.heads.fragments import join_fragments, skeleton_hops
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def assemble_instances(
     edges: list[tuple[int, int]],
     max_instances: int,
     min_points: int,
+    min_score: float = 0.0,
+    max_hop_length: float | None = None,
 ) -> GroupedInstances:
-    """Connected components of the kept limbs, as instances ranked by score within each frame.
+    """Connected components of the kept limbs, fragments joined to their animal, as instances
+    ranked by score within each frame.
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN past the last peak.
@@ -102,6 +108,9 @@ def assemble_instances(
         edges: `(source, destination)` node indices of the skeleton forest.
         max_instances: at most this many instances per frame.
         min_points: instances with fewer parts are dropped.
+        min_score: instances scoring less (see `GroupedInstances.scores`) are dropped.
+        max_hop_length: fragments join a nearby instance (see `fragments.join_fragments`) when
+            given, in input pixels per skeleton edge; None for no joining.
     """
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
     from scipy.sparse.csgraph import connected_components
@@ -122,13 +131,18 @@ def assemble_instances(
     frame_of, node_of, peak_of = np.nonzero(found)
     vertices = vertex(frame_of, node_of, peak_of)
     labels, instance_of = np.unique(component[vertices], return_inverse=True)
-    size = np.bincount(instance_of, minlength=len(labels))
     limb_total = np.bincount(np.searchsorted(labels, component[a]), weights=limbs.score, minlength=len(labels))
+    if max_hop_length is not None and len(labels) > 1:
+        label = np.full(found.shape, -1, dtype=np.int64)
+        label[found] = instance_of
+        label, limb_total = join_fragments(peaks, label, limb_total, skeleton_hops(nodes, edges), max_hop_length)
+        instance_of = label[found]
+    size = np.bincount(instance_of, minlength=len(labels))
     score = limb_total / max(len(edges), 1)
     instance_frame = np.zeros(len(labels), dtype=np.int64)
     instance_frame[instance_of] = frame_of
 
-    keep = size >= min_points
+    keep = (size >= max(min_points, 1)) & (score >= min_score)
     order = np.lexsort((-score, instance_frame))
     order = order[keep[order]]
     rank = np.zeros(len(labels), dtype=np.int64)

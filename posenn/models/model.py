@@ -187,9 +187,12 @@ def bottomup_head(config: Config) -> BottomUpHead:
     if not forest:
         raise PosennError("data.skeleton.edges is empty: bottom-up models group parts along the skeleton's edges.")
     inference = config.inference
-    max_edge_length = inference.max_edge_length * config.data.scale if inference.max_edge_length else None
+    scale = config.data.scale
+    max_edge_length = inference.max_edge_length * scale if inference.max_edge_length else None
+    max_hop_length = inference.max_hop_length * scale if inference.max_hop_length else None
     grouping = GroupingOptions(
-        inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points
+        inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points,
+        inference.min_instance_score, max_hop_length,
     )
     model = config.model
     paf_stride = model.paf_stride or model.output_stride

@@ -1,0 +1,108 @@
+"""Bottom-up grouping: fragments of one animal joined back, instance scores and the filters on them."""
+
+import numpy as np
+import pytest
+import torch
+
+from posenn.heads.bottomup import BottomUpHead, GroupingOptions
+from posenn.heads.fragments import hop_ratios, skeleton_hops
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+CHAIN = ((0, 1), (1, 2), (2, 3), (3, 4))
+LIMB = 16.0
+
+
+def chain_pose(x: float, y: float) -> np.ndarray:
+    """`(5, 2)` a horizontal chain animal with limbs of `LIMB` px starting at (x, y)."""
+    return np.array([[x + LIMB * i, y] for i in range(5)], float)
+
+
+def decode(poses: np.ndarray, size: tuple[int, int] = (128, 256), **grouping) -> tuple[np.ndarray, np.ndarray]:
+    """Points `(instances, nodes, 2)` of the non-empty slots and their scores, after encoding
+    `poses` `(animals, nodes, 2)` as perfect maps and fields."""
+    head = BottomUpHead(5, CHAIN, 2.0, 2, 2, 6.0, GroupingOptions(**grouping))
+    points, _, scores = head.decode(head.encode(torch.tensor(poses[None]).float(), size), 0.2)
+    used = ~torch.isnan(points[0]).all(dim=-1).all(dim=-1)
+    return points[0][used].numpy(), scores[0][used].numpy()
+
+
+def test_skeleton_hops_count_edges_and_separate_trees():
+    hops = skeleton_hops(5, [(0, 1), (1, 2), (3, 4)])
+    assert hops[0, 2] == 2 and hops[2, 0] == 2 and hops[1, 1] == 0
+    assert np.isinf(hops[0, 3]) and hops[3, 4] == 1
+
+
+def test_hop_ratios_divide_distance_by_hops():
+    peaks = np.full((1, 3, 2, 2), np.nan)
+    peaks[0, 0, 0] = [0, 0]
+    peaks[0, 2, 0] = [30, 40]  # 50 px away, two hops
+    peaks[0, 0, 1] = [3, 4]  # a second peak of part 0
+    ratios = hop_ratios(peaks, skeleton_hops(3, [(0, 1), (1, 2)]))  # vertex = node * 2 + peak
+    assert ratios.shape == (1, 6, 6)
+    assert ratios[0, 0, 4] == pytest.approx(25.0) and ratios[0, 4, 0] == pytest.approx(25.0)
+    assert np.isinf(ratios[0, 0, 1])  # one part
+    assert np.isinf(ratios[0, 0, 2])  # a missing peak
+
+
+def test_missing_middle_part_splits_the_animal_and_joining_mends_it():
+    pose = chain_pose(40, 60)
+    pose[2] = np.nan
+    split, scores = decode(pose[None], min_points=1)
+    assert len(split) == 2 and sorted((~np.isnan(split[:, :, 0])).sum(axis=1).tolist()) == [2, 2]
+    np.testing.assert_allclose(scores, [0.25, 0.25], atol=0.02)
+
+    joined, scores = decode(pose[None], min_points=1, max_hop_length=1.2 * LIMB)
+    assert len(joined) == 1
+    np.testing.assert_allclose(joined[0], pose, atol=0.1)  # NaN at part 2, compared as NaN
+    np.testing.assert_allclose(scores, [0.5], atol=0.02)  # two limbs of four
+
+
+def test_fragments_stay_apart_when_too_far_for_the_skeleton():
+    pose = chain_pose(40, 60)
+    pose[2] = np.nan
+    pose[3:] += [40, 0]  # parts 3-4 now 72 px from part 1: 36 px per hop
+    parts, _ = decode(pose[None], min_points=1, max_hop_length=1.2 * LIMB)
+    assert len(parts) == 2
+
+
+def test_complete_neighbours_are_never_joined():
+    """Animals that share parts cannot be one animal, however close."""
+    poses = np.stack([chain_pose(40, 40), chain_pose(40, 52), chain_pose(40, 64)])
+    points, scores = decode(poses, max_hop_length=10 * LIMB)
+    assert len(points) == 3 and not np.isnan(points).any()
+    np.testing.assert_allclose(scores, 1.0, atol=0.02)
+
+
+def test_each_fragment_joins_the_animal_it_belongs_to():
+    """Two animals, each cut in three by two missed parts, in one frame: six fragments, two animals."""
+    poses = np.stack([chain_pose(20, 30), chain_pose(20, 90)])
+    poses[:, [1, 3]] = np.nan
+    split, _ = decode(poses, min_points=1)
+    assert len(split) == 6
+    joined, _ = decode(poses, min_points=1, max_hop_length=1.2 * LIMB)
+    assert len(joined) == 2
+    for instance in joined:
+        animal = np.argmin(np.abs(poses[:, 0, 1] - np.nanmean(instance[:, 1])))
+        np.testing.assert_allclose(instance, poses[animal], atol=0.1)
+
+
+def test_min_score_drops_weakly_connected_instances():
+    poses = np.stack([chain_pose(20, 30), chain_pose(20, 90)])
+    poses[1, 2:] = np.nan  # one limb of four: score 0.25
+    points, scores = decode(poses)
+    assert len(points) == 2
+    np.testing.assert_allclose(sorted(scores), [0.25, 1.0], atol=0.02)
+    points, scores = decode(poses, min_score=0.3)
+    assert len(points) == 1 and not np.isnan(points).any()
+
+
+def test_joining_works_per_frame_of_a_batch():
+    """A fragment in one frame never joins an instance of another frame."""
+    head = BottomUpHead(5, CHAIN, 2.0, 2, 2, 6.0, GroupingOptions(min_points=1, max_hop_length=1.2 * LIMB))
+    first, second = chain_pose(40, 60), chain_pose(40, 60)
+    first[3:], second[:3] = np.nan, np.nan  # the two halves of one animal, in two frames
+    frames = torch.tensor(np.stack([first[None], second[None]])).float()  # (2, 1, 5, 2)
+    points, _, _ = head.decode(head.encode(frames, (128, 256)), 0.2)
+    counts = (~torch.isnan(points).all(dim=-1)).sum(dim=-1)  # (batch, instances) parts per slot
+    assert counts[0].tolist()[:2] == [3, 0] and counts[1].tolist()[:2] == [2, 0]
