@@ -98,7 +98,7 @@ def train_command(
 @app.command("track")
 def track_command(
     inputs: Annotated[list[str], typer.Argument(metavar="INPUTS...", help="Videos or .slp files (their labeled frames), folders of videos, glob patterns, or .txt files listing inputs.")],
-    model: Annotated[Optional[list[Path]], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")] = None,
+    model: Annotated[Optional[list[Path]], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance), or zoo:NAME (posenn zoo list).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .slp for one input, or a folder for several (default: INPUT.predictions.slp beside each).")] = None,
     frames: Annotated[Optional[str], typer.Option(help="Frame ranges, e.g. 0-99,200-300.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Frames per batch.")] = None,
@@ -182,7 +182,7 @@ def track_command(
 @app.command("stream")
 def stream_command(
     source: Annotated[str, typer.Argument(help="Camera index (0) or device (/dev/video0), an OpenCV capture string, a video file (played at its frame rate as if live), or a folder or glob of images.")],
-    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance).")],
+    model: Annotated[list[Path], typer.Option("-m", "--model", help="Trained model folder (twice for top-down: centroid, centered instance), or zoo:NAME (posenn zoo list).")],
     jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Write the JSON lines to this file instead of standard output.")] = None,
     udp: Annotated[Optional[str], typer.Option(help="Also send each result as a UDP datagram to HOST:PORT.")] = None,
     zmq: Annotated[Optional[str], typer.Option(help="Also publish each result on ZeroMQ (needs pyzmq), e.g. tcp://*:5555.")] = None,
@@ -236,8 +236,8 @@ def parse_node_sigmas(default: float, per_node: list[str], node_names: list[str]
 
 @app.command("export")
 def export_command(
-    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Trained model folder.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .onnx (default: MODEL_DIR/model.onnx).")] = None,
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Trained model folder, or zoo:NAME[/PART].")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output .onnx (default: MODEL_DIR/model.onnx; NAME-PART.onnx here for a zoo model).")] = None,
     height: Annotated[Optional[int], typer.Option(min=1, help="Input height in pixels at the model's scale (default: the crop size).")] = None,
     width: Annotated[Optional[int], typer.Option(min=1, help="Input width (default: the height).")] = None,
 ) -> None:
@@ -248,6 +248,7 @@ def export_command(
 
         from posenn.inference.onnx import export_model, output_names
         from posenn.inference.predictor import load_model, pose_model
+        from posenn.zoo.refs import is_zoo_ref
 
         model = load_model(model_dir, torch.device("cpu"))
         size = height or model.config.model.crop_size
@@ -257,12 +258,63 @@ def export_command(
                 "(the frame size times data.scale, multiples of the max stride)."
             )
         target = output or Path(model_dir) / "model.onnx"
+        if output is None and is_zoo_ref(model_dir):
+            target = Path(f"{model.path.parent.name}-{model.path.name}.onnx")
         network = pose_model(model.model)
         difference = export_model(network, model.config.data.channels, size, width or size, target)
         Console().print(
             f"Wrote {target}: input images (batch, {model.config.data.channels}, {size}, {width or size}), "
             f"outputs {', '.join(output_names(network))}; largest difference from PyTorch {difference:.1e}."
         )
+
+    run(action)
+
+
+zoo_app = typer.Typer(help="Pretrained models by name: list them, read their cards, download them.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("list")
+def zoo_list_command() -> None:
+    """The zoo's models: animal and setup, skeleton, type, input, held-out accuracy, size, data licence."""
+
+    def action() -> None:
+        from posenn.zoo.cards import zoo_table
+        from posenn.zoo.registry import zoo_models
+
+        Console(width=200).print(zoo_table([model for model, _ in zoo_models().values()]))
+
+    run(action)
+
+
+@zoo_app.command("info")
+def zoo_info_command(name: Annotated[str, typer.Argument(help="A zoo model's name (or zoo:NAME).")]) -> None:
+    """A zoo model's card: data, split, training command, held-out figures, files."""
+
+    def action() -> None:
+        from rich.markdown import Markdown
+
+        from posenn.zoo.cards import model_card
+        from posenn.zoo.registry import find_model
+
+        model, location = find_model(name.removeprefix("zoo:"))
+        Console().print(Markdown(model_card(model, location)))
+
+    run(action)
+
+
+@zoo_app.command("fetch")
+def zoo_fetch_command(
+    names: Annotated[list[str], typer.Argument(help="Zoo model names (or zoo:NAME).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Download zoo models into the cache (POSENN_ZOO_DIR or ~/.cache/posenn/zoo), checking every file's sha256."""
+
+    def action() -> None:
+        from posenn.zoo.fetch import fetch
+
+        for name in names:
+            Console(quiet=quiet).print(f"zoo:{name.removeprefix('zoo:')}: {fetch(name.removeprefix('zoo:'), quiet)}")
 
     run(action)
 

@@ -130,8 +130,9 @@ def model_files(model_dir: Path) -> list[Path]:
     """The files a model folder's predictions depend on: its config and its weights (posenn,
     sleap-nn or SLEAP 1.x)."""
     from posenn.interop.folders import foreign_files
+    from posenn.zoo.refs import model_dir as resolve_model
 
-    model_dir = Path(model_dir)
+    model_dir = resolve_model(model_dir)
     if not (model_dir / "config.yaml").is_file() and (files := foreign_files(model_dir)):
         return files
     return [model_dir / "config.yaml", checkpoint_path(model_dir)]
@@ -141,8 +142,9 @@ def read_model_folder(model_dir: Path) -> tuple[Config, PoseModel]:
     """The config and network (with its weights, eval mode, on the CPU) of a posenn, sleap-nn or
     SLEAP 1.x model folder."""
     from posenn.interop.folders import foreign_kind, load_foreign
+    from posenn.zoo.refs import model_dir as resolve_model
 
-    model_dir = Path(model_dir)
+    model_dir = resolve_model(model_dir)
     if model_dir.is_dir() and not (model_dir / "config.yaml").is_file() and foreign_kind(model_dir):
         config, model, _ = load_foreign(model_dir)
         return config, model
@@ -173,6 +175,9 @@ def load_model(model_dir: Path, device: torch.device, runtime: str = "torch", pr
     With `runtime="onnx"` the network runs in ONNX Runtime on the CPU (see `OnnxModel`), in
     float32; otherwise PyTorch runs it in `precision` (see `with_precision`).
     """
+    from posenn.zoo.refs import model_dir as resolve_model
+
+    model_dir = resolve_model(model_dir)
     config, model = read_model_folder(model_dir)
     head = build_head(config)
     model = fold_batch_norms(model)

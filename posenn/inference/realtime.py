@@ -32,6 +32,7 @@ from posenn.inference.run import TrackOptions, build_pipeline, resolve_precision
 from posenn.io.video import to_channels
 from posenn.tracking.online import OnlineTracker
 from posenn.tracking.options import FrameInstances, TrackerOptions
+from posenn.zoo.refs import model_dirs as resolve_models
 
 WARMUP_CALLS = 3  # calls that build the runtimes' kernels (oneDNN primitives, ONNX sessions)
 MAX_WARMUP_CROPS = 4  # top-down: the instance network is warmed up on 1 … this many crops per frame
@@ -128,7 +129,8 @@ class Predictor:
 
     Args:
         model_dirs: one model folder (single-instance, bottom-up, multi-class bottom-up) or two
-            (centroid, then centered-instance or multi-class top-down).
+            (centroid, then centered-instance or multi-class top-down); `zoo:NAME` names a zoo
+            model (both folders of a top-down pair).
         device: auto, cpu, cuda, cuda:N or mps.
         runtime: torch, or onnx (ONNX Runtime on the CPU).
         precision: auto (16 on CUDA, else 32), 32, bf16 or 16.
@@ -163,7 +165,7 @@ class Predictor:
         duplicate_oks: float | None = None,
         frame_shape: tuple[int, int] | None = None,
     ):
-        dirs = [Path(model_dirs)] if isinstance(model_dirs, (str, Path)) else [Path(p) for p in model_dirs]
+        dirs = resolve_models([model_dirs] if isinstance(model_dirs, (str, Path)) else model_dirs)
         if not 1 <= len(dirs) <= 2:
             raise PosennError(f"Expected one or two model folders, got {len(dirs)}.")
         if runtime not in ("torch", "onnx"):

@@ -332,7 +332,9 @@ def track_inputs(inputs: list[Path], model_dirs: list[Path], output: Path | None
     worker process per device (see `devices.track_on_devices`).
     """
     from posenn.inference.inputs import outputs_for
+    from posenn.zoo.refs import model_dirs as resolve_models
 
+    model_dirs = resolve_models(model_dirs, options.quiet)
     for path in inputs:
         if not Path(path).exists() and not is_image_input(path):
             raise PosennError(f"Input not found: {path}")
