@@ -24,24 +24,31 @@ def skeleton_hops(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
     return shortest_path(graph, directed=False, unweighted=True)
 
 
-def hop_ratios(peaks: np.ndarray, hops: np.ndarray) -> np.ndarray:
-    """`(batch, vertices, vertices)` distance between two peaks over the skeleton hops between
-    their parts (vertex = node * peaks + peak); inf for peaks of one part, of unconnected parts,
-    or missing.
+def near_pairs(peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_length: float) -> tuple[np.ndarray, ...]:
+    """Pairs of peaks of two instances of one frame within `max_hop_length` per skeleton edge
+    between their parts (peaks of one part, of unconnected parts, or missing are never near).
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN where missing.
+        label: `(batch, nodes * peaks)` instance of each peak (vertex = `node * peaks + peak`).
         hops: `(nodes, nodes)` from `skeleton_hops`.
+        max_hop_length: the longest distance per skeleton edge.
+
+    Returns:
+        frame, u, v: `(pairs,)` frame in the batch and the two vertices, `u < v`.
+        ratio: `(pairs,)` their distance over the hops between their parts.
     """
     batch, nodes, n_peaks, _ = peaks.shape
-    flat = peaks.reshape(batch, nodes * n_peaks, 2)
-    distance = np.linalg.norm(flat[:, :, None] - flat[:, None], axis=-1)
+    flat = peaks.reshape(batch, nodes * n_peaks, 2).astype(np.float32)
     node = np.repeat(np.arange(nodes), n_peaks)
     vertex_hops = hops[node[:, None], node[None]]
-    linked = np.isfinite(vertex_hops) & (vertex_hops > 0)
-    ratio = np.full_like(distance, np.inf)
-    np.divide(distance, vertex_hops, out=ratio, where=linked[None] & np.isfinite(distance))
-    return ratio
+    linked = np.triu(np.isfinite(vertex_hops) & (vertex_hops > 0))
+    reach = np.where(linked, (max_hop_length * np.where(linked, vertex_hops, 0)) ** 2, -1.0).astype(np.float32)
+    dx, dy = (flat[:, :, None, axis] - flat[:, None, :, axis] for axis in (0, 1))
+    squared = dx * dx + dy * dy  # (batch, vertices, vertices), NaN where a peak is missing
+    frame, u, v = np.nonzero((squared <= reach) & (label[:, :, None] != label[:, None, :]))
+    ratio = np.sqrt(squared[frame, u, v]) / vertex_hops[u, v]
+    return frame, u, v, ratio
 
 
 def join_fragments(
@@ -65,40 +72,57 @@ def join_fragments(
         fragment's total moves to its instance; its own becomes 0).
     """
     batch, nodes, n_peaks, _ = peaks.shape
-    label, limb_total = label.reshape(batch, nodes * n_peaks).copy(), limb_total.copy()
+    label, limb_total = label.reshape(batch, nodes * n_peaks), limb_total.copy()
     n_instances = len(limb_total)
-    node_of_vertex = np.repeat(np.arange(nodes), n_peaks)
-    ratios = hop_ratios(peaks, hops)
-    near = ratios <= max_hop_length
+    node_of_vertex = np.broadcast_to(np.repeat(np.arange(nodes), n_peaks), label.shape)
+    frame, u, v, ratio = near_pairs(peaks, label, hops, max_hop_length)
+    first, second, ratio = label[frame, u], label[frame, v], ratio
+    first, second, ratio = nearest_of_each_pair(np.r_[first, second], np.r_[second, first], np.r_[ratio, ratio], n_instances)
+    renumber = np.arange(n_instances)  # original instance → the instance it is now part of
     for _ in range(nodes):  # each round joins at least one fragment, and at most nodes - 1 join one animal
-        frame, u, v = np.nonzero(near & (label[:, :, None] != label[:, None, :]) & (label[:, :, None] >= 0) & (label[:, None, :] >= 0))
-        if not len(frame):
+        if not len(first):
             break
         found = label >= 0
-        size = np.bincount(label[found], minlength=n_instances)
+        current = renumber[label[found]]
+        size = np.bincount(current, minlength=n_instances)
         parts = np.zeros((n_instances, nodes), dtype=bool)
-        parts[label[found], np.broadcast_to(node_of_vertex, label.shape)[found]] = True
-        fragment, target, ratio = label[frame, u], label[frame, v], ratios[frame, u, v]
-        smaller = (size[fragment] < size[target]) | ((size[fragment] == size[target]) & (fragment > target))
-        allowed = smaller & ~(parts[fragment] & parts[target]).any(axis=1)
-        fragment, target, ratio = fragment[allowed], target[allowed], ratio[allowed]
-        if not len(fragment):
+        parts[current, node_of_vertex[found]] = True
+        smaller = (size[first] < size[second]) | ((size[first] == size[second]) & (first > second))
+        allowed = smaller & ~(parts[first] & parts[second]).any(axis=1)
+        if not allowed.any():
             break
-        fragment, target, ratio = nearest_of_each(fragment, target, ratio)  # one target per fragment
-        target, fragment, ratio = nearest_of_each(target, fragment, ratio)  # one fragment per target
-        moving = ~np.isin(fragment, target)
-        fragment, target = fragment[moving], target[moving]
-        renumber = np.arange(n_instances)
-        renumber[fragment] = target
-        label = np.where(label >= 0, renumber[label], -1)
-        limb_total[target] += limb_total[fragment]
-        limb_total[fragment] = 0
+        joining, into, best = nearest_of_each(first[allowed], second[allowed], ratio[allowed])  # one target per fragment
+        into, joining, _ = nearest_of_each(into, joining, best)  # one fragment per target
+        moving = ~np.isin(joining, into)
+        joining, into = joining[moving], into[moving]
+        step = np.arange(n_instances)
+        step[joining] = into
+        renumber = step[renumber]
+        first, second, ratio = nearest_of_each_pair(step[first], step[second], ratio, n_instances)
+        limb_total[into] += limb_total[joining]
+        limb_total[joining] = 0
+    label = np.where(label >= 0, renumber[label], -1)
     return label.reshape(batch, nodes, n_peaks), limb_total
+
+
+def nearest_of_each_pair(
+    first: np.ndarray, second: np.ndarray, ratio: np.ndarray, n_instances: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each distinct pair of different instances `(first, second)`, the smallest `ratio`."""
+    apart = first != second
+    key, ratio = (first * n_instances + second)[apart], ratio[apart]
+    if not len(key):
+        return key, key, ratio
+    order = np.argsort(key, kind="stable")
+    key, ratio = key[order], ratio[order]
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    key = key[start]
+    return key // n_instances, key % n_instances, np.minimum.reduceat(ratio, start)
 
 
 def nearest_of_each(key: np.ndarray, other: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each distinct `key`, the row with the smallest `ratio` (all `(rows,)`)."""
     order = np.lexsort((ratio, key))
     key, other, ratio = key[order], other[order], ratio[order]
-    first = np.r_[True, key[1:] != key[:-1]]
+    first = np.r_[True, key[1:] != key[:-1]][: len(key)]
     return key[first], other[first], ratio[first]

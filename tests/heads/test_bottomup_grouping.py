@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from posenn.heads.bottomup import BottomUpHead, GroupingOptions
-from posenn.heads.fragments import hop_ratios, skeleton_hops
+from posenn.heads.fragments import near_pairs, skeleton_hops
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -33,16 +33,18 @@ def test_skeleton_hops_count_edges_and_separate_trees():
     assert np.isinf(hops[0, 3]) and hops[3, 4] == 1
 
 
-def test_hop_ratios_divide_distance_by_hops():
+def test_near_pairs_scale_the_reach_by_hops():
     peaks = np.full((1, 3, 2, 2), np.nan)
     peaks[0, 0, 0] = [0, 0]
-    peaks[0, 2, 0] = [30, 40]  # 50 px away, two hops
-    peaks[0, 0, 1] = [3, 4]  # a second peak of part 0
-    ratios = hop_ratios(peaks, skeleton_hops(3, [(0, 1), (1, 2)]))  # vertex = node * 2 + peak
-    assert ratios.shape == (1, 6, 6)
-    assert ratios[0, 0, 4] == pytest.approx(25.0) and ratios[0, 4, 0] == pytest.approx(25.0)
-    assert np.isinf(ratios[0, 0, 1])  # one part
-    assert np.isinf(ratios[0, 0, 2])  # a missing peak
+    peaks[0, 2, 0] = [30, 40]  # 50 px away, two hops: 25 px per hop
+    peaks[0, 0, 1] = [-3, -4]  # a second peak of part 0: 5 px from the first (one part: never near), 27.5 px per hop from part 2
+    hops = skeleton_hops(3, [(0, 1), (1, 2)])  # vertex = node * 2 + peak
+    label = np.arange(6)[None]  # every peak its own instance
+    frame, u, v, ratio = near_pairs(peaks, label, hops, 25.0)
+    assert (frame.tolist(), u.tolist(), v.tolist()) == ([0], [0], [4])
+    np.testing.assert_allclose(ratio, [25.0], rtol=1e-6)
+    assert len(near_pairs(peaks, label, hops, 24.9)[0]) == 0
+    assert len(near_pairs(peaks, np.zeros_like(label), hops, 25.0)[0]) == 0  # one instance
 
 
 def test_missing_middle_part_splits_the_animal_and_joining_mends_it():
