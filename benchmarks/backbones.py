@@ -9,11 +9,13 @@ Columns: held-out OKS mAP and median error (posenn's validation, `metrics.json`)
 steps/s, and inference frames/s of the network alone (batch 8, float32).
 
 Table 2, the labels-versus-accuracy curve on the mouse: 10, 25, 50 and all 92 training frames,
-from scratch versus `train.init_from` a fly model (another animal, another skeleton: its UNet is
-kept, its part maps are not) versus a pretrained ImageNet encoder ("not available offline" when
-timm cannot find the weights; never faked).
+from scratch versus `train.init_from` a fly model (by default `zoo:flies-topdown/centered_instance`:
+another animal, another skeleton; its UNet is kept, its part maps are not) versus a pretrained
+ImageNet encoder ("not available offline" when timm cannot find the weights; never faked). Each
+point trains for `--curve-steps` steps, or `--minutes`.
 
     python benchmarks/backbones.py [--minutes 1.5] [--backbones unet resnet18 ...] [--work DIR]
+    python benchmarks/backbones.py --curve-only --curve-steps 1500
 """
 
 from __future__ import annotations
@@ -63,11 +65,12 @@ def splits(work: Path) -> dict[str, tuple[Path, Path, str]]:
     }
 
 
-def run(train_file: Path, test_file: Path, model_type: str, backbone: str, run_dir: Path, minutes: float, *extra: str) -> dict:
-    """Train for `minutes` and score on the held-out file; the row's figures."""
+def run(train_file: Path, test_file: Path, model_type: str, backbone: str, run_dir: Path, limit: str, *extra: str) -> dict:
+    """Train until `limit` (`train.max_minutes=M` or `train.max_steps=N`) and score on the held-out
+    file; the row's figures."""
     instances = "predicted" if "flies" in train_file.name else "user"
     config = config_from_labels(train_file, model_type, instances, backbone)
-    budget = [f"train.run_dir={run_dir}", f"data.val_labels={test_file}", "data.val_fraction=0", f"train.max_minutes={minutes}",
+    budget = [f"train.run_dir={run_dir}", f"data.val_labels={test_file}", "data.val_fraction=0", limit,
               "train.epochs=1000", "train.steps_per_epoch=25", "train.early_stopping_patience=null", "train.batch_size=4"]
     if model_type == "centered_instance":
         budget.append("augment.rotation=180")
@@ -96,7 +99,7 @@ def backbone_rows(work: Path, data: dict, backbones: list[str], minutes: float) 
     rows = []
     for name, (train_file, test_file, model_type) in data.items():
         for backbone in backbones:
-            figures = run(train_file, test_file, model_type, backbone, work / f"{name}_{backbone}", minutes)
+            figures = run(train_file, test_file, model_type, backbone, work / f"{name}_{backbone}", f"train.max_minutes={minutes}")
             rows.append({"data": name, "backbone": backbone, **figures})
             print(rows[-1], flush=True)
     return rows
@@ -113,7 +116,7 @@ def pretrained_available() -> bool:
     return True
 
 
-def curve_rows(work: Path, data: dict, minutes: float, fly_model: Path) -> list[dict]:
+def curve_rows(work: Path, data: dict, limit: str, fly_model: Path | str) -> list[dict]:
     train_file, test_file, _ = data["mouse"]
     labels = sio.load_slp(str(train_file))
     order = np.random.default_rng(0).permutation(len(labels.labeled_frames))
@@ -125,10 +128,10 @@ def curve_rows(work: Path, data: dict, minutes: float, fly_model: Path) -> list[
         frames = subset(labels, lambda i, f: i in chosen, work / f"mouse_train_{n}.slp")
         row = {"training_frames": n}
         for start, extra in (("scratch", []), ("init_from_flies", [f"train.init_from={fly_model}"])):
-            figures = run(frames, test_file, "single_instance", "unet", work / f"curve_{n}_{start}", minutes, *extra)
+            figures = run(frames, test_file, "single_instance", "unet", work / f"curve_{n}_{start}", limit, *extra)
             row[f"{start}_oks_map"], row[f"{start}_dist_p50"] = figures["oks_map"], figures["dist_p50_px"]
         if pretrained:
-            figures = run(frames, test_file, "single_instance", "resnet18", work / f"curve_{n}_pretrained", minutes,
+            figures = run(frames, test_file, "single_instance", "resnet18", work / f"curve_{n}_pretrained", limit,
                           "model.backbone.pretrained=true")
             row["pretrained_resnet18_oks_map"] = figures["oks_map"]
         else:
@@ -144,20 +147,27 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=BACKBONES)
     parser.add_argument("--work", type=Path, default=None, help="keep the models here (default: a temporary folder)")
     parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--curve-only", action="store_true")
+    parser.add_argument("--curve-steps", type=int, default=None, help="train each curve point for this many steps (default: --minutes)")
+    parser.add_argument("--curve-from", default="zoo:flies-topdown/centered_instance",
+                        help="the fly model the curve fine-tunes from (default: the zoo's; 'unet': this run's flies row)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         work = args.work or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
         data = splits(work)
         start = time.perf_counter()
-        rows = backbone_rows(work, data, args.backbones, args.minutes)
-        report(f"Backbones, {args.minutes} min of training each, held-out frames", rows, "backbones")
+        if not args.curve_only:
+            rows = backbone_rows(work, data, args.backbones, args.minutes)
+            report(f"Backbones, {args.minutes} min of training each, held-out frames", rows, "backbones")
         if not args.skip_curve:
-            fly_model = work / "flies_unet" if "unet" in args.backbones else None
-            if fly_model is None:
-                raise SystemExit("the curve fine-tunes from the flies' unet model: include unet in --backbones")
-            report(f"Mouse: held-out OKS mAP against training frames, {args.minutes} min each",
-                   curve_rows(work, data, args.minutes, fly_model), "backbones_curve")
+            fly_model = work / "flies_unet" if args.curve_from == "unet" else args.curve_from
+            if args.curve_from == "unet" and (args.curve_only or "unet" not in args.backbones):
+                raise SystemExit("--curve-from unet fine-tunes from this run's flies unet row: include unet in --backbones")
+            limit, budget = (f"train.max_steps={args.curve_steps}", f"{args.curve_steps} steps") if args.curve_steps else (
+                f"train.max_minutes={args.minutes}", f"{args.minutes} min")
+            report(f"Mouse: held-out OKS mAP against training frames, {budget} each, fine-tuned from {fly_model}",
+                   curve_rows(work, data, limit, fly_model), "backbones_curve")
         print(f"total {time.perf_counter() - start:.0f} s")
 
 
