@@ -77,13 +77,19 @@ class ClassVectors(nn.Module):
 
     Pooling "centre" takes the average and the maximum over the central half of the map (the
     animal, little of its neighbours); "global_max" the maximum over the whole map (SLEAP's).
+    With `detached` features the class loss trains these layers only, not the backbone: shared,
+    its gradient outweighs the part maps' once they are nearly fit, and the poses degrade.
     """
 
-    def __init__(self, in_channels: int, n_classes: int, hidden: list[int] | tuple[int, ...] = (128,), pooling: str = "centre"):
+    def __init__(
+        self, in_channels: int, n_classes: int, hidden: list[int] | tuple[int, ...] = (128,), pooling: str = "centre",
+        detached: bool = True,
+    ):
         super().__init__()
         if pooling not in ("centre", "global_max"):
             raise ValueError(f"model.class_pooling must be 'centre' or 'global_max', got {pooling!r}.")
         self.pooling = pooling
+        self.detached = detached
         widths = [2 * in_channels if pooling == "centre" else in_channels, *hidden]
         layers: list[nn.Module] = []
         for width_in, width_out in zip(widths, widths[1:]):
@@ -92,6 +98,8 @@ class ClassVectors(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """`(batch, channels, h, w)` → `(batch, n_classes)`."""
+        if self.detached:
+            features = features.detach()
         if self.pooling == "global_max":
             return self.layers(features.amax(dim=(-2, -1)))
         height, width = features.shape[-2:]
@@ -231,7 +239,7 @@ def build_model(config: Config, head: Head) -> PoseModel:
         return PoseModel(backbone, head.n_nodes, extra_channels=head.n_classes, extra_sigmoid=sigmoid)
     if isinstance(head, MulticlassTopDownHead):
         deepest = backbone.channels_at(backbone.max_stride)
-        classifier = ClassVectors(deepest, head.n_classes, model.class_layers, model.class_pooling)
+        classifier = ClassVectors(deepest, head.n_classes, model.class_layers, model.class_pooling, model.class_features == "detached")
         return PoseModel(backbone, head.n_nodes, classifier=classifier)
     if isinstance(head, BottomUpHead):
         try:

@@ -88,6 +88,19 @@ def test_pose_model_with_class_vectors_returns_logits():
     assert maps.shape == (2, 3, 20, 20) and logits.shape == (2, 4)
 
 
+@pytest.mark.parametrize("detached", [True, False])
+def test_detached_class_vectors_leave_the_backbone_to_the_part_maps(detached):
+    torch.manual_seed(0)
+    backbone = UNet(1, filters=4, max_stride=8, output_stride=2, convs_per_block=1)
+    model = PoseModel(backbone, 3, classifier=ClassVectors(backbone.channels_at(8), 2, detached=detached))
+    _, logits = model(torch.rand(2, 1, 40, 40))
+    class_loss(logits, torch.tensor([0, 1])).backward()
+    backbone_grads = [p.grad for p in model.backbone.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    class_grads = [p.grad for p in model.classifier.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(class_grads) == len(list(model.classifier.parameters()))  # the class layers always learn
+    assert (len(backbone_grads) == 0) == detached  # the backbone only from a shared class loss
+
+
 def test_global_max_class_vectors_read_the_whole_map():
     classifier = ClassVectors(2, 3, hidden=[5, 5], pooling="global_max").eval()
     assert [layer.out_features for layer in classifier.layers if isinstance(layer, torch.nn.Linear)] == [5, 5, 3]
