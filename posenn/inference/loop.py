@@ -39,6 +39,7 @@ def chunk_part(prediction: BatchPrediction) -> Chunk:
     valid = prediction.valid
     n = int(valid.sum())
     identities = prediction.identities[valid] if prediction.identities is not None else np.full(n, -1)
+    probabilities = prediction.class_probabilities
     return Chunk(
         frame_idx=prediction.indices.astype(np.int64),
         counts=valid.sum(axis=1).astype(np.int32),
@@ -46,6 +47,7 @@ def chunk_part(prediction: BatchPrediction) -> Chunk:
         point_scores=prediction.point_scores[valid].astype(np.float32),
         scores=prediction.scores[valid].astype(np.float32),
         identities=identities.astype(np.int32),
+        class_probabilities=None if probabilities is None else probabilities[valid].astype(np.float32),
     )
 
 

@@ -88,6 +88,7 @@ class BatchPrediction:
         valid: `(batch, slots)` bool: the slot holds an instance that is kept.
         identities: `(batch, slots)` index into the model's classes, -1 for none; None for
             models without identities.
+        class_probabilities: `(batch, slots, classes)` of top-down identity models; None for others.
     """
 
     indices: np.ndarray
@@ -96,6 +97,7 @@ class BatchPrediction:
     scores: np.ndarray
     valid: np.ndarray
     identities: np.ndarray | None = None
+    class_probabilities: np.ndarray | None = None
 
     @classmethod
     def from_points(
@@ -117,7 +119,9 @@ class BatchPrediction:
         for row in np.flatnonzero(self.valid.any(axis=1)):
             slots = np.flatnonzero(self.valid[row])
             identities[row, slots] = assign_identities(probabilities[row, slots])
-        return dataclasses.replace(self, identities=identities, valid=self.valid & (identities >= 0))
+        return dataclasses.replace(
+            self, identities=identities, valid=self.valid & (identities >= 0), class_probabilities=probabilities
+        )
 
     def frames(self) -> list[FramePrediction]:
         """One `FramePrediction` per frame, with its kept instances in slot order."""
@@ -125,6 +129,7 @@ class BatchPrediction:
             FramePrediction(
                 int(idx), self.points[row][keep], self.point_scores[row][keep], self.scores[row][keep],
                 None if self.identities is None else self.identities[row][keep],
+                None if self.class_probabilities is None else self.class_probabilities[row][keep],
             )
             for row, (idx, keep) in enumerate(zip(self.indices, self.valid))
         ]

@@ -38,6 +38,7 @@ from posenn.io.slp_writer import FrameBlock, write_predictions, written_provenan
 from posenn.io.video import open_video, parse_frame_ranges
 from posenn.io.writers import save_labels
 from posenn.tracking import FrameInstances, TrackerOptions, track_labels
+from posenn.tracking.identities import pooled_identities
 from posenn.tracking.pipeline import track_stream
 
 
@@ -274,7 +275,8 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
         "first_frame_time": first_frame[0] if first_frame else None,
         "host": platform.node(),
         "torch_version": torch.__version__,
-        "tracker": "identity model" if run.identity_tracks else str(options.tracker) if options.tracker else "none",
+        "tracker": ("identity model" + (f" pooled along tracklets of {options.tracker}" if tracked else "")) if run.identity_tracks
+        else str(options.tracker) if options.tracker else "none",
         "posenn_job": job,
     }
     blocks = frame_blocks(stores, tracked, identified=bool(run.identity_tracks))
@@ -292,8 +294,19 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
 def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.Track], list[tuple[np.ndarray, np.ndarray]] | None]:
     """The output's tracks, and for each video the `(instances,)` track index and tracking score
     of its instances in chunk order, from the tracker run over the video's chunks in bounded
-    memory; None when an identity model names the tracks or there is no tracker."""
+    memory; None when an identity model names the tracks frame by frame or there is no tracker.
+
+    A top-down identity model with a tracker names the tracks by its class probabilities pooled
+    along the tracker's tracklets (`posenn.tracking.identities`)."""
     tracker = run.options.tracker
+    if run.identity_tracks and tracker is not None and run.last_model.config.model.type == "multiclass_topdown":
+        per_video = []
+        for store in stores:
+            probabilities = np.concatenate([chunk.class_probabilities for chunk in store.chunks()])
+            frames = (frame for chunk in store.chunks() for frame in chunk_frames(chunk))
+            identities = pooled_identities(frames, probabilities, tracker)
+            per_video.append((identities, np.zeros(len(identities), np.float32)))
+        return run.identity_tracks, per_video
     if run.identity_tracks or tracker is None:
         return run.identity_tracks, None
     per_video = [track_stream((frame for chunk in store.chunks() for frame in chunk_frames(chunk)), tracker) for store in stores]

@@ -33,6 +33,8 @@ class Chunk:
         point_scores: `(instances, nodes)` float32.
         scores: `(instances,)` float32 instance scores.
         identities: `(instances,)` int32 index into the model's classes, -1 for none.
+        class_probabilities: `(instances, classes)` float32 of top-down identity models, before
+            the identities were assigned; `(instances, 0)` for other models.
     """
 
     frame_idx: np.ndarray
@@ -41,6 +43,11 @@ class Chunk:
     point_scores: np.ndarray
     scores: np.ndarray
     identities: np.ndarray
+    class_probabilities: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.class_probabilities is None:
+            self.class_probabilities = np.zeros((len(self.scores), 0), np.float32)
 
     @classmethod
     def concatenate(cls, parts: Sequence[Chunk]) -> Chunk:
@@ -52,7 +59,7 @@ class Chunk:
         return np.repeat(np.arange(len(self.counts)), self.counts)
 
 
-FIELDS = ("frame_idx", "counts", "points", "point_scores", "scores", "identities")
+FIELDS = ("frame_idx", "counts", "points", "point_scores", "scores", "identities", "class_probabilities")
 
 
 def chunk_spans(n_frames: int, chunk_frames: int) -> list[slice]:

@@ -3,7 +3,8 @@
 import numpy as np
 import sleap_io as sio
 
-from posenn.inference.results import FramePrediction, without_duplicates
+from posenn.inference.loop import chunk_part
+from posenn.inference.results import BatchPrediction, FramePrediction, without_duplicates
 from posenn.io.slp_writer import FrameBlock, write_predictions
 
 
@@ -26,6 +27,19 @@ def test_identities_are_assigned_once_per_frame_and_extra_instances_dropped():
     assert assigned.identities.tolist() == [0, 1]
     assert assigned.points[:, 0, 0].tolist() == [0, 40]  # the second instance had no identity left
     np.testing.assert_array_equal(assigned.class_probabilities, probabilities[[0, 2]])
+
+
+def test_batch_keeps_class_probabilities_of_its_kept_instances_for_pooling():
+    points = prediction().points[None]  # (1 frame, 3 slots, 2 nodes, 2)
+    batch = BatchPrediction.from_points(np.array([7]), points, np.ones((1, 3, 2), np.float32))
+    probabilities = np.array([[[0.8, 0.2], [0.7, 0.3], [0.1, 0.9]]], np.float32)
+    assigned = batch.with_assigned_identities(probabilities)
+    (frame,) = assigned.frames()
+    assert frame.identities.tolist() == [0, 1]
+    np.testing.assert_array_equal(frame.class_probabilities, probabilities[0, [0, 2]])
+    chunk = chunk_part(assigned)
+    assert chunk.identities.tolist() == [0, 1] and chunk.class_probabilities.shape == (2, 2)
+    assert chunk_part(batch).class_probabilities.shape == (3, 0)  # models without identities
 
 
 def test_duplicates_are_removed_with_their_identities():

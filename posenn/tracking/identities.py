@@ -1,0 +1,74 @@
+"""Identities pooled over time: an identity model's class probabilities summed along tracklets.
+
+A per-frame identity model names each animal from one crop; a crop where the animals touch or the
+animal is seen edge-on can fool it. The tracker knows which detections surely belong together
+(a tracklet: an online track cut wherever a link was weak or ambiguous, see `postprocess`), so
+the evidence of all of a tracklet's frames decides its name:
+
+1. the online pass links the detections and flags breaks; tracklets are the pieces between breaks;
+2. each tracklet's evidence for identity `k` is the sum of `log p_k` over its detections, and its
+   pooled probabilities are the softmax of that evidence (the posterior of independent frames
+   under a uniform prior): near 1 for a long, consistent tracklet, the crop's own for a lone one;
+3. per frame, identities go to detections by Hungarian assignment on their tracklets' pooled
+   probabilities (each identity at most once per frame; a detection left over, such as a stray
+   detection beside a long-tracked animal, gets none), so the tracker and the identity model
+   agree: a tracklet keeps one name unless a rival tracklet in some frame is surer of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from posenn.heads.identity import assign_identities
+from posenn.tracking.options import FrameInstances, TrackerOptions
+from posenn.tracking.pipeline import online_pass
+from posenn.tracking.postprocess import split_tracklets
+
+MIN_PROBABILITY = 1e-4  # floor of a class probability before its log: one confident mistake costs at most log(1e4)
+
+
+def pooled_probabilities(tracklets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """`(detections, classes)` class probabilities of each detection's tracklet: the softmax of
+    its summed log-probabilities (a detection's own when untracked, -1).
+
+    Args:
+        tracklets: `(detections,)` tracklet ids, -1 = untracked.
+        probabilities: `(detections, classes)` class probabilities.
+    """
+    log_p = np.log(np.clip(probabilities, MIN_PROBABILITY, 1.0))
+    tracked = tracklets >= 0
+    evidence = log_p
+    if tracked.any():
+        sums = np.zeros((tracklets.max() + 1, probabilities.shape[1]))
+        np.add.at(sums, tracklets[tracked], log_p[tracked])
+        evidence = np.where(tracked[:, None], sums[np.maximum(tracklets, 0)], log_p)
+    pooled = np.exp(evidence - evidence.max(axis=1, keepdims=True))
+    return pooled / pooled.sum(axis=1, keepdims=True)
+
+
+def pooled_identities(
+    frames: Iterable[FrameInstances], probabilities: np.ndarray, options: TrackerOptions | None = None
+) -> np.ndarray:
+    """Identities of every detection from class probabilities pooled along tracklets (see module).
+
+    Args:
+        frames: detections per frame, in increasing `frame_idx` (consumed once).
+        probabilities: `(detections, classes)` class probabilities of the detections, in the
+            order the frames give them.
+        options: tracker options of the online pass.
+
+    Returns:
+        `(detections,)` identity index of each detection, -1 where a frame has more detections
+        than identities.
+    """
+    detections = online_pass(frames, options or TrackerOptions())
+    if len(detections.ids) != len(probabilities):
+        raise ValueError(f"{len(detections.ids)} detections but {len(probabilities)} rows of class probabilities")
+    pooled = pooled_probabilities(split_tracklets(detections.ids, detections.breaks), probabilities)
+    identities = np.full(len(probabilities), -1, np.int64)
+    starts = np.flatnonzero(np.r_[True, detections.frame_idx[1:] != detections.frame_idx[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], len(probabilities)]):
+        identities[start:stop] = assign_identities(pooled[start:stop])
+    return identities

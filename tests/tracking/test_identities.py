@@ -1,0 +1,49 @@
+"""Identities pooled along tracklets: one crop's mistake is outvoted by the rest of its tracklet."""
+
+import numpy as np
+import pytest
+
+from posenn.tracking import FrameInstances
+from posenn.tracking.identities import pooled_identities, pooled_probabilities
+
+from .test_similarity import animal
+
+
+def two_animals(frames: int, probabilities: np.ndarray, stray_at: int | None = None) -> list[FrameInstances]:
+    """Animal 0 moving right, animal 1 moving left 60 px below, detected in the order of
+    `probabilities`' rows; a third, weak detection far away at `stray_at`."""
+    out = []
+    for f in range(frames):
+        points = [animal(2 * f, 0), animal(100 - 2 * f, 60)]
+        if f == stray_at:
+            points.append(animal(300, 300))
+        out.append(FrameInstances(frame_idx=f, points=np.array(points, float), scores=np.ones(len(points))))
+    return out
+
+
+def test_confident_mistakes_in_single_frames_are_outvoted_by_the_tracklet():
+    frames = 20
+    probabilities = np.tile([[0.8, 0.2], [0.3, 0.7]], (frames, 1))
+    for f in (5, 12):  # the model swaps the names in two frames, confidently
+        probabilities[2 * f : 2 * f + 2] = [[0.01, 0.99], [0.99, 0.01]]
+    per_frame = np.argmax(probabilities, axis=1)
+    assert (per_frame != np.tile([0, 1], frames)).sum() == 4
+    identities = pooled_identities(two_animals(frames, probabilities), probabilities)
+    np.testing.assert_array_equal(identities, np.tile([0, 1], frames))
+
+
+def test_extra_detections_get_no_identity_and_rows_must_match():
+    probabilities = np.tile([[0.9, 0.1], [0.1, 0.9]], (6, 1))
+    probabilities = np.insert(probabilities, 2 * 3 + 2, [0.6, 0.4], axis=0)  # the stray of frame 3
+    identities = pooled_identities(two_animals(6, probabilities, stray_at=3), probabilities)
+    assert identities.tolist() == [0, 1] * 4 + [-1] + [0, 1] * 2
+    with pytest.raises(ValueError, match="13 detections but 12 rows"):
+        pooled_identities(two_animals(6, probabilities, stray_at=3), probabilities[:12])
+
+
+def test_pooled_probabilities_multiply_the_frames_of_a_tracklet():
+    probabilities = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    pooled = pooled_probabilities(np.array([0, 0, -1]), probabilities)
+    np.testing.assert_allclose(pooled[0], [0.9, 0.1])  # 0.45 : 0.05
+    np.testing.assert_allclose(pooled[1], pooled[0])
+    np.testing.assert_allclose(pooled[2], [0.2, 0.8])
