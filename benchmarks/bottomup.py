@@ -7,7 +7,7 @@ Cases (`--cases`, comma-separated):
 - `crowd`: one trained on an 8-animal synthetic video (600 frames, 256×256 px, seed 1), or
   `--crowd-model`, tested on another (200 frames, seed 2);
 - `topdown`: the top-down pair (centroid + centered instance) on the same data, trained for the
-  same wall-clock seconds as the bottom-up model of the case (split in the ratio 3:8);
+  same wall-clock seconds as the bottom-up model of the case (`train.max_minutes`, split 3:8);
 - `scaling`: the crowd model's time per frame on synthetic videos of 2, 4, 8 and 16 animals,
   split into the network's forward pass, peaks and limb scores on the device, and the
   assignment and grouping on the CPU.
@@ -20,8 +20,10 @@ number, missing the shortfall. The `grouping` column tells the grouping settings
 `posenn config` measured them, `plain` without instance-score filter, fragment joining or
 measured minimum of parts (min_points 2).
 
-    python benchmarks/bottomup.py [--cases flies,crowd,scaling] [--steps 800]
-        [--flies-model DIR] [--crowd-model DIR] [--frames 64]
+Tables go to results/bottomup_flies.json, bottomup_crowd.json and bottomup_scaling.json.
+
+    python benchmarks/bottomup.py [--cases flies,crowd,topdown,scaling] [--steps 800]
+        [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set model.output_stride=2 ...]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import sleap_io as sio
 import torch
 import yaml
 
-from common import report, train_model
+from common import report, train_model, training_loop
 from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.frames import to_device_batch
 from posenn.inference.predictor import load_model
@@ -52,6 +54,8 @@ CROWD_ANIMALS, CROWD_SIZE = 8, 256
 SCALING_ANIMALS = (2, 4, 8, 16)
 # The top-down pair's budget is split as in benchmarks/sample_data_accuracy.py (300 + 800 steps).
 CENTROID_SHARE = 3 / 11
+# Top-down training stops on its time budget well before this many steps.
+MAX_STEPS = 100_000
 PLAIN_GROUPING = {"min_points": 2, "min_instance_score": 0.0, "max_hop_length": None}
 
 
@@ -134,17 +138,18 @@ def bottomup_rows(case: str, folder: Path, seconds: float | None, steps: int, tr
     return rows
 
 
-def topdown_row(case: str, labels: Path, instances: str, seconds: float, steps_per_second: float, truth: Path, work: Path) -> dict:
-    """The top-down pair trained for about `seconds` in all (steps from the bottom-up model's rate)."""
-    steps = max(100, int(seconds * steps_per_second))
-    centroid_steps = max(50, int(steps * CENTROID_SHARE))
-    centroid, centroid_seconds = train_model(labels, "centroid", work / f"{case}_centroid", centroid_steps, instances, [])
-    centered, centered_seconds = train_model(
-        labels, "centered_instance", work / f"{case}_centered", steps - centroid_steps, instances, ANY_ROTATION
-    )
-    row = {"case": case, "model": "top-down", "grouping": "", "training_steps": steps,
-           "training_seconds": round(centroid_seconds + centered_seconds, 1)}
-    row |= held_out([centroid, centered], truth, work, f"{case}_topdown")
+def topdown_row(case: str, labels: Path, instances: str, seconds: float, truth: Path, work: Path) -> dict:
+    """The top-down pair trained for `seconds` in all (`train.max_minutes`, split 3:8)."""
+    steps = 0
+    folders, spent = [], 0.0
+    for model_type, share in (("centroid", CENTROID_SHARE), ("centered_instance", 1 - CENTROID_SHARE)):
+        budget = [f"train.max_minutes={share * seconds / 60:.3f}"] + (ANY_ROTATION if model_type == "centered_instance" else [])
+        folder, model_seconds = train_model(labels, model_type, work / f"{case}_{model_type}", MAX_STEPS, instances, budget)
+        folders.append(folder)
+        spent += model_seconds
+        steps += training_loop(folder)[0]
+    row = {"case": case, "model": "top-down", "grouping": "", "training_steps": steps, "training_seconds": round(spent, 1)}
+    row |= held_out(folders, truth, work, f"{case}_topdown")
     row["grouping_ms"] = ""
     return row
 
@@ -163,36 +168,39 @@ def main() -> None:
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
     parser.add_argument("--frames", type=int, default=64, help="video frames for the timing")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config setting of the bottom-up models trained here (repeatable), to measure one change")
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     torch.manual_seed(0)
-    rows, scaling = [], []
+    flies, crowd, scaling = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "flies" in cases:
             folder, seconds = args.flies_model, None
             if folder is None:
-                folder, seconds = train_model(FLIES, "bottomup", work / "flies", args.steps, "predicted", ANY_ROTATION)
-            rows += bottomup_rows("two flies", folder, seconds, args.steps, folder / "labels_val.slp",
+                folder, seconds = train_model(FLIES, "bottomup", work / "flies", args.steps, "predicted", ANY_ROTATION + args.settings)
+            flies += bottomup_rows("two flies", folder, seconds, args.steps, folder / "labels_val.slp",
                                   DATA / "centered_pair_low_quality.mp4", work, args.frames)
             if "topdown" in cases and seconds:
-                rows.append(topdown_row("two flies", FLIES, "predicted", seconds, args.steps / seconds, folder / "labels_val.slp", work))
+                flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work))
         if cases & {"crowd", "scaling"}:
             train, test = crowd_videos(work)
             folder, seconds = args.crowd_model, None
             if folder is None:
-                folder, seconds = train_model(train, "bottomup", work / "crowd", args.steps, "user", [])
+                folder, seconds = train_model(train, "bottomup", work / "crowd", args.steps, "user", args.settings)
             if "crowd" in cases:
-                rows += bottomup_rows(f"{CROWD_ANIMALS} synthetic animals", folder, seconds, args.steps, test,
+                crowd += bottomup_rows(f"{CROWD_ANIMALS} synthetic animals", folder, seconds, args.steps, test,
                                       test.with_suffix(".mp4"), work, args.frames)
                 if "topdown" in cases and seconds:
-                    rows.append(topdown_row(f"{CROWD_ANIMALS} synthetic animals", train, "user", seconds, args.steps / seconds, test, work))
+                    crowd.append(topdown_row(f"{CROWD_ANIMALS} synthetic animals", train, "user", seconds, test, work))
             if "scaling" in cases:
                 for animals in SCALING_ANIMALS:
                     labels = generate(work / f"scaling_{animals}", animals=animals, frames=args.frames, size=CROWD_SIZE, seed=3)
                     scaling.append({"animals": animals} | stage_times(folder, labels.with_suffix(".mp4"), args.frames))
-    if rows:
-        report("Bottom-up with default settings, held-out frames (CPU)", rows, "bottomup")
+    for rows, name in ((flies, "flies"), (crowd, "crowd")):
+        if rows:
+            report(f"Bottom-up with default settings, held-out frames, {name} (CPU)", rows, f"bottomup_{name}")
     if scaling:
         report(f"Bottom-up time per frame as animals grow ({CROWD_SIZE}×{CROWD_SIZE} px, CPU)", scaling, "bottomup_scaling")
 

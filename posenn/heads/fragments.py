@@ -24,7 +24,9 @@ def skeleton_hops(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
     return shortest_path(graph, directed=False, unweighted=True)
 
 
-def near_pairs(peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_length: float) -> tuple[np.ndarray, ...]:
+def near_pairs(
+    peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_length: float, anchored: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Pairs of peaks of two instances of one frame within `max_hop_length` per skeleton edge
     between their parts (peaks of one part, of unconnected parts, or missing are never near).
 
@@ -33,6 +35,7 @@ def near_pairs(peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_l
         label: `(batch, nodes * peaks)` instance of each peak (vertex = `node * peaks + peak`).
         hops: `(nodes, nodes)` from `skeleton_hops`.
         max_hop_length: the longest distance per skeleton edge.
+        anchored: `(batch, nodes * peaks)` bool, when given only pairs with an anchored peak.
 
     Returns:
         frame, u, v: `(pairs,)` frame in the batch and the two vertices, `u < v`.
@@ -46,19 +49,24 @@ def near_pairs(peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_l
     reach = np.where(linked, (max_hop_length * np.where(linked, vertex_hops, 0)) ** 2, -1.0).astype(np.float32)
     dx, dy = (flat[:, :, None, axis] - flat[:, None, :, axis] for axis in (0, 1))
     squared = dx * dx + dy * dy  # (batch, vertices, vertices), NaN where a peak is missing
-    frame, u, v = np.nonzero((squared <= reach) & (label[:, :, None] != label[:, None, :]))
+    near = (squared <= reach) & (label[:, :, None] != label[:, None, :])
+    if anchored is not None:
+        near &= anchored[:, :, None] | anchored[:, None, :]
+    frame, u, v = np.nonzero(near)
     ratio = np.sqrt(squared[frame, u, v]) / vertex_hops[u, v]
     return frame, u, v, ratio
 
 
 def join_fragments(
-    peaks: np.ndarray, label: np.ndarray, limb_total: np.ndarray, hops: np.ndarray, max_hop_length: float
+    peaks: np.ndarray, label: np.ndarray, limb_total: np.ndarray, hops: np.ndarray, max_hop_length: float, min_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relabel peaks so that fragments join the instance whose missing parts they are.
 
     In each round every fragment picks the nearest larger instance it may join (smallest hop
-    ratio); each instance takes at most its nearest fragment, and an instance that takes one does
-    not itself move in that round. Rounds stop when nothing joins.
+    ratio) among those with at least `min_size` parts (stray peaks do not gather into new
+    instances); each instance takes the fragments that chose it, nearest first, except those sharing
+    a part with a nearer one (they try again in the next round); an instance that takes fragments
+    does not itself move in that round. Rounds stop when nothing joins.
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN where missing.
@@ -66,6 +74,7 @@ def join_fragments(
         limb_total: `(instances,)` sum of each instance's limb scores.
         hops: `(nodes, nodes)` from `skeleton_hops`.
         max_hop_length: longest distance (input pixels) per skeleton edge between two parts.
+        min_size: instances with fewer parts take no fragments.
 
     Returns:
         The new labels (joined fragments take the instance's number) and limb totals (a joined
@@ -75,9 +84,10 @@ def join_fragments(
     label, limb_total = label.reshape(batch, nodes * n_peaks), limb_total.copy()
     n_instances = len(limb_total)
     node_of_vertex = np.broadcast_to(np.repeat(np.arange(nodes), n_peaks), label.shape)
-    frame, u, v, ratio = near_pairs(peaks, label, hops, max_hop_length)
-    first, second, ratio = label[frame, u], label[frame, v], ratio
-    first, second, ratio = nearest_of_each_pair(np.r_[first, second], np.r_[second, first], np.r_[ratio, ratio], n_instances)
+    anchored = np.bincount(label[label >= 0], minlength=n_instances) >= min_size  # sizes only grow
+    frame, u, v, ratio = near_pairs(peaks, label, hops, max_hop_length, (label >= 0) & anchored[label])
+    first, second, ratio = np.r_[label[frame, u], label[frame, v]], np.r_[label[frame, v], label[frame, u]], np.r_[ratio, ratio]
+    first, second, ratio = nearest_of_each_pair(first[anchored[second]], second[anchored[second]], ratio[anchored[second]], n_instances)
     renumber = np.arange(n_instances)  # original instance → the instance it is now part of
     for _ in range(nodes):  # each round joins at least one fragment, and at most nodes - 1 join one animal
         if not len(first):
@@ -92,7 +102,7 @@ def join_fragments(
         if not allowed.any():
             break
         joining, into, best = nearest_of_each(first[allowed], second[allowed], ratio[allowed])  # one target per fragment
-        into, joining, _ = nearest_of_each(into, joining, best)  # one fragment per target
+        joining, into = without_conflicts(joining, into, best, parts)
         moving = ~np.isin(joining, into)
         joining, into = joining[moving], into[moving]
         step = np.arange(n_instances)
@@ -103,6 +113,27 @@ def join_fragments(
         limb_total[joining] = 0
     label = np.where(label >= 0, renumber[label], -1)
     return label.reshape(batch, nodes, n_peaks), limb_total
+
+
+def without_conflicts(
+    joining: np.ndarray, into: np.ndarray, ratio: np.ndarray, parts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fragments that may join their chosen instance together: per instance, nearest first,
+    each fragment sharing no part with a nearer fragment of the same instance.
+
+    Args:
+        joining, into, ratio: `(fragments,)` each fragment, its chosen instance and hop ratio.
+        parts: `(instances, nodes)` bool, the parts each instance holds.
+    """
+    order = np.lexsort((ratio, into))
+    joining, into = joining[order], into[order]
+    held = parts[joining].astype(np.int64)  # (fragments, nodes)
+    before = np.cumsum(held, axis=0) - held  # parts of the fragments sorted before each one
+    start = np.flatnonzero(np.r_[True, into[1:] != into[:-1]])
+    group = np.cumsum(np.r_[True, into[1:] != into[:-1]]) - 1
+    before -= before[start][group]  # ... of the same instance
+    free = ~((before > 0) & (held > 0)).any(axis=1)
+    return joining[free], into[free]
 
 
 def nearest_of_each_pair(

@@ -109,8 +109,9 @@ def assemble_instances(
         max_instances: at most this many instances per frame.
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (see `GroupedInstances.scores`) are dropped.
-        max_hop_length: fragments join a nearby instance (see `fragments.join_fragments`) when
-            given, in input pixels per skeleton edge; None for no joining.
+        max_hop_length: fragments join a nearby instance of at least `min_points` parts (see
+            `fragments.join_fragments`) when given, in input pixels per skeleton edge; None for
+            no joining.
     """
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
     from scipy.sparse.csgraph import connected_components
@@ -135,7 +136,7 @@ def assemble_instances(
     if max_hop_length is not None and len(labels) > 1:
         label = np.full(found.shape, -1, dtype=np.int64)
         label[found] = instance_of
-        label, limb_total = join_fragments(peaks, label, limb_total, skeleton_hops(nodes, edges), max_hop_length)
+        label, limb_total = join_fragments(peaks, label, limb_total, skeleton_hops(nodes, edges), max_hop_length, min_points)
         instance_of = label[found]
     size = np.bincount(instance_of, minlength=len(labels))
     score = limb_total / max(len(edges), 1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from posenn.heads.bottomup import BottomUpHead, GroupingOptions
-from posenn.heads.fragments import near_pairs, skeleton_hops
+from posenn.heads.fragments import near_pairs, skeleton_hops, without_conflicts
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -108,3 +108,29 @@ def test_joining_works_per_frame_of_a_batch():
     points, _, _ = head.decode(head.encode(frames, (128, 256)), 0.2)
     counts = (~torch.isnan(points).all(dim=-1)).sum(dim=-1)  # (batch, instances) parts per slot
     assert counts[0].tolist()[:2] == [3, 0] and counts[1].tolist()[:2] == [2, 0]
+
+
+def test_fragments_join_one_instance_together_unless_they_share_parts():
+    parts = np.zeros((5, 4), dtype=bool)
+    parts[1, 0] = parts[2, 1] = parts[3, 1] = parts[4, 2] = True  # fragments 1-4; 2 and 3 both hold part 1
+    joining, into = without_conflicts(np.array([1, 2, 3, 4]), np.array([0, 0, 0, 0]), np.array([4.0, 1.0, 2.0, 3.0]), parts)
+    assert sorted(joining.tolist()) == [1, 2, 4] and into.tolist() == [0, 0, 0]  # 3 waits: 2 is nearer
+
+
+def test_fragments_of_different_instances_do_not_conflict():
+    parts = np.zeros((4, 2), dtype=bool)
+    parts[2, 0] = parts[3, 0] = True
+    joining, into = without_conflicts(np.array([2, 3]), np.array([0, 1]), np.array([1.0, 1.0]), parts)
+    assert sorted(zip(joining.tolist(), into.tolist())) == [(2, 0), (3, 1)]
+
+
+def test_only_instances_with_min_points_take_fragments():
+    """Stray pieces do not gather into a new instance: the halves of a chain cut in the middle are
+    too small to take each other, a three-part piece takes the last part."""
+    cut_in_middle, cut_near_end = chain_pose(40, 60), chain_pose(40, 60)
+    cut_in_middle[2], cut_near_end[3] = np.nan, np.nan
+    points, _ = decode(cut_in_middle[None], min_points=3, max_hop_length=1.2 * LIMB)
+    assert len(points) == 0
+    points, _ = decode(cut_near_end[None], min_points=3, max_hop_length=1.2 * LIMB)
+    assert len(points) == 1
+    np.testing.assert_allclose(points[0], cut_near_end, atol=0.1)
