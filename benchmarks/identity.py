@@ -1,13 +1,28 @@
-"""Identity models against frame-to-frame tracking, on synthetic animals with learnable looks.
+"""Identity models against frame-to-frame tracking, on synthetic animals and on the two-fly sample.
 
-Trains each identity model on one synthetic video (`posenn synth --identity`), predicts another
-with a new seed (same animals, new motion and background), and scores the identities with the
-tracking metrics of `posenn eval`; the same poses re-linked by the online tracker are the
-baseline. The test video is recorded at a low frame rate (`--fps`, 5 by default), where animals
-move far between frames and cross each other in a frame or two: frame-to-frame linking swaps
-identities there, and identity models should not.
+Sets (`--sets`, comma-separated):
 
-    python benchmarks/identity.py [--steps 3000] [--animals 2] [--size 160] [--fps 5]
+- `synthetic`: each identity model is trained on one synthetic video (`posenn synth --identity`)
+  and predicts another with a new seed (same animals, new motion and background); identities are
+  scored with the tracking metrics of `posenn eval`, and the same poses re-linked by the online
+  tracker are the baseline. The test video is recorded at a low frame rate (`--fps`, 5 by
+  default), where animals move far between frames and cross each other in a frame or two:
+  frame-to-frame linking swaps identities there, and identity models should not.
+- `flies`: the two-fly sample named "female"/"male" by `scripts/fly_identities.py`'s recipe
+  (`posenn.tracking.naming`), split into blocks of `--block` frames: `--fly-frames` frames spread
+  over the even blocks train, every frame of the odd blocks tests. A centroid model
+  (`--fly-centroid-steps`) and, on the same crops and `--fly-steps`, multi-class top-down models
+  with class vectors on shared features (the backbone trained by the class loss too, as before)
+  and on detached features (the default), and a plain centered-instance model are trained. The
+  detached model is scored frame by frame and with its class probabilities pooled along the
+  tracker's tracklets (`posenn track` with a tracker); the plain model's poses are tracked (two
+  tracks) and named by the size rule. Columns:
+  `named_right` (share of ground-truth flies whose matched prediction, the nearest within
+  `MATCH_PX`, carries the right name), `unmatched` (ground-truth flies with no prediction within
+  `MATCH_PX`), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
+
+    python benchmarks/identity.py [--sets synthetic,flies] [--steps 3000] [--animals 2] [--size 160]
+        [--fps 5] [--fly-steps 1000] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
 """
 
 from __future__ import annotations
@@ -17,14 +32,23 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import sleap_io as sio
+from scipy.optimize import linear_sum_assignment
 
 from common import report, train_model
 from posenn.evaluation.pose import evaluate_labels
 from posenn.evaluation.tracking import evaluate_tracking
 from posenn.inference.run import TrackOptions, track
+from posenn.io.labels import load_labels
 from posenn.synth import generate
 from posenn.tracking import TrackerOptions, track_labels
+from posenn.tracking.naming import name_tracks_by_length
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FLIES = DATA / "centered_pair_predictions.slp"
+FLY_NAMES = ["female", "male"]  # largest first, as scripts/fly_identities.py names them
+MATCH_PX = 20.0  # a ground-truth animal is matched by a prediction whose mean part distance is within this
 
 
 def identity_row(name: str, folders: list[Path], seconds: float, test_labels: Path, work: Path) -> dict:
@@ -48,25 +72,126 @@ def identity_row(name: str, folders: list[Path], seconds: float, test_labels: Pa
     }
 
 
+def fly_sets(work: Path, train_frames: int, block: int) -> tuple[Path, Path]:
+    """Named fly labels split by blocks of frames: `train_frames` spread over the even blocks
+    (train.slp) and every frame of the odd blocks (test.slp)."""
+    named, _ = name_tracks_by_length(load_labels(FLIES), FLY_NAMES, front="head", back="abdomen")
+    frames = sorted(named.labeled_frames, key=lambda lf: lf.frame_idx)
+    even = [lf for lf in frames if (lf.frame_idx // block) % 2 == 0]
+    picks = np.unique(np.linspace(0, len(even) - 1, train_frames).round().astype(int))
+    paths = []
+    for name, chosen in (("train", [even[i] for i in picks]), ("test", [lf for lf in frames if (lf.frame_idx // block) % 2])):
+        labels = sio.Labels(labeled_frames=chosen, videos=named.videos, skeletons=named.skeletons, tracks=named.tracks)
+        paths.append(work / f"flies_{name}.slp")
+        labels.save(str(paths[-1]), verbose=False)
+    return paths[0], paths[1]
+
+
+def mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`(n, nodes, 2)` and `(m, nodes, 2)` instances → `(n, m)` mean distance over the parts both
+    have (inf where they share none)."""
+    distance = np.linalg.norm(a[:, None] - b[None], axis=-1)  # (n, m, nodes)
+    shared = ~np.isnan(distance)
+    total = np.where(shared, distance, 0.0).sum(axis=-1)
+    return np.where(shared.any(axis=-1), total / np.maximum(shared.sum(axis=-1), 1), np.inf)
+
+
+def named_right(truth: sio.Labels, predictions: sio.Labels) -> tuple[float, int]:
+    """Share of ground-truth instances whose matched prediction (one-to-one, nearest, within
+    `MATCH_PX`) has the same track name, and the number left unmatched."""
+    by_frame = {lf.frame_idx: lf.instances for lf in predictions.labeled_frames}
+    right = total = unmatched = 0
+    for lf in truth.labeled_frames:
+        gt, pred = lf.instances, by_frame.get(lf.frame_idx, [])
+        total += len(gt)
+        matched = {}
+        if pred:
+            cost = mean_distance(np.stack([i.numpy() for i in gt]), np.stack([i.numpy() for i in pred]))
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
+            matched = {r: c for r, c in zip(rows, cols) if cost[r, c] <= MATCH_PX}
+        unmatched += len(gt) - len(matched)
+        for r, c in matched.items():
+            name = pred[c].track.name if pred[c].track is not None else None
+            right += name == gt[r].track.name
+    return right / max(total, 1), unmatched
+
+
+def fly_row(name: str, truth: sio.Labels, predictions: sio.Labels, named: sio.Labels, seconds: float) -> dict:
+    """Pose figures of `predictions` and identity figures of `named` (the same poses, named)."""
+    pose = evaluate_labels(truth, predictions)
+    right, unmatched = named_right(truth, named)
+    n_truth = sum(len(lf.instances) for lf in truth.labeled_frames)
+    return {
+        "model": name,
+        "training_seconds": round(seconds, 1),
+        "named_right": round(right, 3),
+        "unmatched": f"{unmatched} of {n_truth}",
+        "oks_map": round(pose["oks_map"], 3),
+        "error_p50_p90": f"{pose['dist_p50']:.2f} / {pose['dist_p90']:.2f}",
+        "identity_switches": evaluate_tracking(truth, named)["id_switches"],
+    }
+
+
+def fly_rows(work: Path, steps: int, centroid_steps: int, train_frames: int, block: int) -> list[dict]:
+    """Multi-class top-down (class features shared with the maps, as before; detached, frame by
+    frame; detached, pooled along tracklets) and the plain centered-instance model (tracked, named
+    by size) on the fly blocks."""
+    train_labels, test_labels = fly_sets(work, train_frames, block)
+    truth = sio.load_slp(str(test_labels))
+    centroid, centroid_seconds = train_model(train_labels, "centroid", work / "fly_centroid", centroid_steps, "user", [])
+    rows = []
+    for features in ("shared", "detached"):
+        overrides = [f"model.class_features={features}"]
+        topdown, seconds = train_model(train_labels, "multiclass_topdown", work / f"fly_{features}", steps, "user", overrides)
+        predictions = track(test_labels, [centroid, topdown], work / f"fly_{features}.slp", TrackOptions(quiet=True))
+        rows.append(fly_row(f"multiclass_topdown, {features} features", truth, predictions, predictions, centroid_seconds + seconds))
+    pooled = track(test_labels, [centroid, topdown], work / "fly_pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions()))
+    rows.append(fly_row("... detached, pooled along tracklets", truth, pooled, pooled, centroid_seconds + seconds))
+    plain, seconds = train_model(train_labels, "centered_instance", work / "fly_plain", steps, "user", [])
+    predictions = track(test_labels, [centroid, plain], work / "fly_plain.slp", TrackOptions(quiet=True))
+    named, _ = name_tracks_by_length(predictions, FLY_NAMES, front="head", back="abdomen")
+    rows.append(fly_row("centered_instance + tracker + size", truth, predictions, named, centroid_seconds + seconds))
+    return rows
+
+
+def synthetic_rows(work: Path, args: argparse.Namespace) -> list[dict]:
+    """Both identity models on a synthetic test video with a new seed."""
+    train_labels = generate(work / "train", args.animals, frames=600, size=args.size, seed=1, identity=True)
+    test_labels = generate(work / "test", args.animals, frames=300, size=args.size, seed=2, identity=True, fps=args.fps)
+    rotation = ["augment.rotation=180"]
+    centroid, centroid_seconds = train_model(train_labels, "centroid", work / "centroid", 300, "user", ["data.scale=0.5"])
+    topdown, seconds = train_model(train_labels, "multiclass_topdown", work / "topdown", args.steps, "user", rotation)
+    rows = [identity_row("multiclass_topdown", [centroid, topdown], centroid_seconds + seconds, test_labels, work)]
+    bottomup, seconds = train_model(train_labels, "multiclass_bottomup", work / "bottomup", args.steps, "user", rotation)
+    rows.append(identity_row("multiclass_bottomup", [bottomup], seconds, test_labels, work))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of each identity model")
+    parser.add_argument("--sets", default="synthetic,flies", help="comma-separated: synthetic, flies")
+    parser.add_argument("--steps", type=int, default=3000, help="synthetic: training steps of each identity model")
     parser.add_argument("--animals", type=int, default=2)
-    parser.add_argument("--size", type=int, default=160, help="frame side in pixels")
-    parser.add_argument("--fps", type=float, default=5.0, help="frame rate of the test video")
+    parser.add_argument("--size", type=int, default=160, help="synthetic: frame side in pixels")
+    parser.add_argument("--fps", type=float, default=5.0, help="synthetic: frame rate of the test video")
+    parser.add_argument("--fly-steps", type=int, default=1000, help="flies: training steps of each pose model")
+    parser.add_argument("--fly-centroid-steps", type=int, default=600, help="flies: training steps of the centroid model")
+    parser.add_argument("--fly-frames", type=int, default=150, help="flies: training frames, spread over the even blocks")
+    parser.add_argument("--block", type=int, default=100, help="flies: frames per block")
     args = parser.parse_args()
-    rows = []
+    sets = args.sets.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        train_labels = generate(work / "train", args.animals, frames=600, size=args.size, seed=1, identity=True)
-        test_labels = generate(work / "test", args.animals, frames=300, size=args.size, seed=2, identity=True, fps=args.fps)
-        rotation = ["augment.rotation=180"]
-        centroid, centroid_seconds = train_model(train_labels, "centroid", work / "centroid", 300, "user", ["data.scale=0.5"])
-        topdown, seconds = train_model(train_labels, "multiclass_topdown", work / "topdown", args.steps, "user", rotation)
-        rows.append(identity_row("multiclass_topdown", [centroid, topdown], centroid_seconds + seconds, test_labels, work))
-        bottomup, seconds = train_model(train_labels, "multiclass_bottomup", work / "bottomup", args.steps, "user", rotation)
-        rows.append(identity_row("multiclass_bottomup", [bottomup], seconds, test_labels, work))
-    report(f"Identity models, {args.animals} synthetic animals, new seed, {args.fps:g} frames/s (CPU)", rows, "identity")
+        if "synthetic" in sets:
+            title = f"Identity models, {args.animals} synthetic animals, new seed, {args.fps:g} frames/s (CPU)"
+            report(title, synthetic_rows(work, args), "identity")
+        if "flies" in sets:
+            if not FLIES.is_file():
+                raise SystemExit(f"{FLIES} not found: the flies set needs the sample data (see shared/data/README.md).")
+            title = (f"Two flies named by size, blocks of {args.block} frames: {args.fly_frames} train frames, "
+                     f"{args.fly_steps} steps per pose model, centroid {args.fly_centroid_steps} (CPU)")
+            rows = fly_rows(work, args.fly_steps, args.fly_centroid_steps, args.fly_frames, args.block)
+            report(title, rows, "identity_flies")
 
 
 if __name__ == "__main__":
