@@ -20,7 +20,8 @@ timm = pytest.importorskip("timm")
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 TYPES = ["single_instance", "centroid", "centered_instance", "bottomup", "multiclass_bottomup", "multiclass_topdown"]
-ENCODERS = ["resnet18", "convnext_atto", "efficientnet_b0", "hrnet_w18_small"]
+# pvt_v2_b0: a pyramid vision transformer (ViT-style attention blocks, features at strides 4–32).
+ENCODERS = ["resnet18", "convnext_atto", "efficientnet_b0", "hrnet_w18_small", "pvt_v2_b0"]
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,8 @@ def test_init_from_a_model_of_another_backbone_is_refused(tmp_path, labels):
         initialize_from(target, target_config, folder)
 
 
-def test_a_timm_model_trains_predicts_and_exports(labels, tmp_path):
+@pytest.mark.parametrize("encoder", ["convnext_atto", "pvt_v2_b0"])
+def test_a_timm_model_trains_predicts_and_exports(labels, tmp_path, encoder):
     from posenn.inference.onnx import export_model
     from posenn.inference.predictor import read_model_folder
     from posenn.inference.run import TrackOptions, track_inputs
@@ -168,9 +170,9 @@ def test_a_timm_model_trains_predicts_and_exports(labels, tmp_path):
 
     budget = [f"train.run_dir={tmp_path / 'model'}", "train.epochs=1", "train.steps_per_epoch=3", "train.batch_size=2",
               "train.encoder_lr_factor=0.1", "train.freeze_encoder_epochs=1"]
-    folder = train(small_config(labels, "single_instance", "convnext_atto", *budget), quiet=True)
+    folder = train(small_config(labels, "single_instance", encoder, *budget), quiet=True)
     config, network = read_model_folder(folder)
-    assert config.model.backbone.name == "convnext_atto"
+    assert config.model.backbone.name == encoder
     track_inputs([labels], [folder], tmp_path / "predictions.slp", TrackOptions(device="cpu", quiet=True))
     assert (tmp_path / "predictions.slp").stat().st_size > 0
     assert export_model(network, 1, 96, 96, tmp_path / "model.onnx") < 1e-3
