@@ -68,6 +68,14 @@ class Recipe:
 
 
 COMMON = ["train.precision=bf16-mixed", "train.seed=0", "train.early_stopping_patience=null", "train.steps_per_epoch=50"]
+FLY_CARD = {
+    "animal": "fruit fly (Drosophila melanogaster), a female and a male",
+    "setup": "courtship arena filmed from above, 384×384 grayscale, a fly about 80 px long",
+    "data": "SLEAP's public two-fly sample (centered_pair_predictions.slp with centered_pair_low_quality.mp4, "
+            "1,100 frames): instances predicted by an older SLEAP model, used as labels.",
+    "data_licence": "BSD-3-Clause (SLEAP sample data)",
+}
+FLY_SPLIT = "trained on frames 0–999 (a tenth of them for validation), scored on the block 1000–1099 it never saw"
 
 RECIPES = [
     Recipe(
@@ -82,14 +90,9 @@ RECIPES = [
         ],
         max_instances=2,
         card={
-            "animal": "fruit fly (Drosophila melanogaster), a female and a male",
-            "setup": "courtship arena filmed from above, 384×384 grayscale, a fly about 80 px long",
+            **FLY_CARD,
             "input": "whole frames, 1 channel; centroid at scale 0.58, centered instance on 192-px crops at scale 1",
-            "data": "SLEAP's public two-fly sample (centered_pair_predictions.slp with centered_pair_low_quality.mp4, "
-                    "1,100 frames): instances predicted by an older SLEAP model, used as labels.",
-            "data_licence": "BSD-3-Clause (SLEAP sample data)",
-            "split": "trained on frames 0–999 (a tenth of them for validation), scored on the block 1000–1099 it "
-                     "never saw, with --max-instances 2",
+            "split": f"{FLY_SPLIT}, with --max-instances 2",
             "works_when": "flies seen from above in a bright arena, 60–100 px long at the model's scale; other views, "
                           "species or much larger animals need fine-tuning (train.init_from)",
         },
@@ -124,14 +127,9 @@ RECIPES = [
         parts=[Part("bottomup", "bottomup", 2500, ["augment.rotation=180"])],
         max_instances=None,
         card={
-            "animal": "fruit fly (Drosophila melanogaster), a female and a male",
-            "setup": "courtship arena filmed from above, 384×384 grayscale, a fly about 80 px long",
+            **FLY_CARD,
             "input": "whole frames at scale 1, 1 channel",
-            "data": "SLEAP's public two-fly sample (centered_pair_predictions.slp with centered_pair_low_quality.mp4, "
-                    "1,100 frames): instances predicted by an older SLEAP model, used as labels.",
-            "data_licence": "BSD-3-Clause (SLEAP sample data)",
-            "split": "trained on frames 0–999 (a tenth of them for validation), scored on the block 1000–1099 it "
-                     "never saw, with the model's default grouping settings",
+            "split": f"{FLY_SPLIT}, with the model's default grouping settings",
             "works_when": "flies seen from above, 60–100 px long; one pass per frame whatever the number of flies",
         },
     ),
