@@ -77,25 +77,23 @@ FLY_CARD = {
 }
 FLY_SPLIT = "trained on frames 0–999 (a tenth of them for validation), scored on the block 1000–1099 it never saw"
 
+
+def fly_recipe(name: str, model_type: str, parts: list[Part], max_instances: int | None, **card: str) -> Recipe:
+    """A model of the two-fly sample: predicted instances as labels, the last 100 frames held out."""
+    return Recipe(name, FLIES, "predicted", lambda i, frame: frame.frame_idx >= 1000, model_type, parts, max_instances,
+                  {**FLY_CARD, **card})
+
+
 RECIPES = [
-    Recipe(
-        name="flies-topdown",
-        labels=FLIES,
-        instances="predicted",
-        held_out=lambda i, frame: frame.frame_idx >= 1000,
-        model_type="topdown",
-        parts=[
-            Part("centroid", "centroid", 1500, ["augment.rotation=180"]),
-            Part("centered_instance", "centered_instance", 4000, ["augment.rotation=180"]),
-        ],
+    fly_recipe(
+        "flies-topdown", "topdown",
+        [Part("centroid", "centroid", 1500, ["augment.rotation=180"]),
+         Part("centered_instance", "centered_instance", 4000, ["augment.rotation=180"])],
         max_instances=2,
-        card={
-            **FLY_CARD,
-            "input": "whole frames, 1 channel; centroid at scale 0.58, centered instance on 192-px crops at scale 1",
-            "split": f"{FLY_SPLIT}, with --max-instances 2",
-            "works_when": "flies seen from above in a bright arena, 60–100 px long at the model's scale; other views, "
-                          "species or much larger animals need fine-tuning (train.init_from)",
-        },
+        input="whole frames, 1 channel; centroid at scale 0.58, centered instance on 192-px crops at scale 1",
+        split=f"{FLY_SPLIT}, with --max-instances 2",
+        works_when="flies seen from above in a bright arena, 60–100 px long at the model's scale; other views, "
+                   "species or much larger animals need fine-tuning (train.init_from)",
     ),
     Recipe(
         name="mouse-openfield",
@@ -118,20 +116,12 @@ RECIPES = [
                           "the video; works on other sessions of the same rig (videos/m3v1mp4.mp4)",
         },
     ),
-    Recipe(
-        name="flies-bottomup",
-        labels=FLIES,
-        instances="predicted",
-        held_out=lambda i, frame: frame.frame_idx >= 1000,
-        model_type="bottomup",
-        parts=[Part("bottomup", "bottomup", 2500, ["augment.rotation=180"])],
+    fly_recipe(
+        "flies-bottomup", "bottomup", [Part("bottomup", "bottomup", 2500, ["augment.rotation=180"])],
         max_instances=None,
-        card={
-            **FLY_CARD,
-            "input": "whole frames at scale 1, 1 channel",
-            "split": f"{FLY_SPLIT}, with the model's default grouping settings",
-            "works_when": "flies seen from above, 60–100 px long; one pass per frame whatever the number of flies",
-        },
+        input="whole frames at scale 1, 1 channel",
+        split=f"{FLY_SPLIT}, with the model's default grouping settings",
+        works_when="flies seen from above, 60–100 px long; one pass per frame whatever the number of flies",
     ),
 ]
 
