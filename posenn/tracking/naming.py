@@ -17,7 +17,7 @@ name, and every frame is checked against the same rule:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sleap_io as sio
@@ -132,9 +132,7 @@ def name_tracks_by_length(
     if len(names) < 2 or len(set(names)) != len(names):
         raise PosennError(f"naming tracks: give two or more distinct names, got {names}.")
     front_node, back_node = node_index(labels.skeleton, front), node_index(labels.skeleton, back)
-    options = options or TrackerOptions()
-    options.max_tracks = len(names)
-    retracked = track_labels(labels, options)
+    retracked = track_labels(labels, replace(options or TrackerOptions(), max_tracks=len(names)))
     frame_idx, points, dropped = named_points(retracked, len(names))
     lengths = body_lengths(points, front_node, back_node)  # (frames, tracks)
     order = np.argsort(-np.nanmedian(lengths, axis=0))
