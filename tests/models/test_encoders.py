@@ -55,6 +55,17 @@ def test_every_head_trains_on_every_encoder(labels, training_step, model_type, e
     )
 
 
+@pytest.mark.parametrize(("model_type", "encoder"), CASES)
+def test_every_head_exports_on_every_encoder(labels, tmp_path, model_type, encoder):
+    """The ONNX graph gives PyTorch's outputs (maps and the second output) for each pair."""
+    from posenn.inference.onnx import export_model
+
+    torch.manual_seed(0)
+    config = small_config(labels, model_type, encoder)
+    model = build_model(config, build_head(config)).eval()
+    assert export_model(model, config.data.channels, 64, 64, tmp_path / "model.onnx") < 1e-3
+
+
 def test_backbone_strides_and_channels():
     backbone = TimmBackbone("resnet18", 1, max_stride=16, output_stride=2, filters=8)
     features = backbone.features(torch.rand(1, 1, 64, 96))
