@@ -24,37 +24,46 @@ def skeleton_hops(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
     return shortest_path(graph, directed=False, unweighted=True)
 
 
+def compact(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(batch, n)` bool → the indices where it is True, first in each row, `(batch, k)`, and
+    which of them are real `(batch, k)` (k: the most True in a row)."""
+    k = int(mask.sum(axis=1).max(initial=0))
+    index = np.argsort(~mask, axis=1, kind="stable")[:, :k]
+    return index, np.take_along_axis(mask, index, axis=1)
+
+
 def near_pairs(
-    peaks: np.ndarray, label: np.ndarray, hops: np.ndarray, max_hop_length: float, anchored: np.ndarray | None = None
+    peaks: np.ndarray, label: np.ndarray, sources: np.ndarray, targets: np.ndarray, hops: np.ndarray, max_hop_length: float
 ) -> tuple[np.ndarray, ...]:
-    """Pairs of peaks of two instances of one frame within `max_hop_length` per skeleton edge
-    between their parts (peaks of one part, of unconnected parts, or missing are never near).
+    """Pairs of a source and a target peak of two instances of one frame within `max_hop_length`
+    per skeleton edge between their parts (peaks of one part or of unconnected parts are never
+    near).
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN where missing.
         label: `(batch, nodes * peaks)` instance of each peak (vertex = `node * peaks + peak`).
+        sources, targets: `(batch, nodes * peaks)` bool, the peaks that may pair (found ones).
         hops: `(nodes, nodes)` from `skeleton_hops`.
         max_hop_length: the longest distance per skeleton edge.
-        anchored: `(batch, nodes * peaks)` bool, when given only pairs with an anchored peak.
 
     Returns:
-        frame, u, v: `(pairs,)` frame in the batch and the two vertices, `u < v`.
+        frame, u, v: `(pairs,)` frame in the batch, the source and the target vertex.
         ratio: `(pairs,)` their distance over the hops between their parts.
     """
     batch, nodes, n_peaks, _ = peaks.shape
     flat = peaks.reshape(batch, nodes * n_peaks, 2).astype(np.float32)
     node = np.repeat(np.arange(nodes), n_peaks)
-    vertex_hops = hops[node[:, None], node[None]]
-    linked = np.triu(np.isfinite(vertex_hops) & (vertex_hops > 0))
-    reach = np.where(linked, (max_hop_length * np.where(linked, vertex_hops, 0)) ** 2, -1.0).astype(np.float32)
-    dx, dy = (flat[:, :, None, axis] - flat[:, None, :, axis] for axis in (0, 1))
-    squared = dx * dx + dy * dy  # (batch, vertices, vertices), NaN where a peak is missing
-    near = (squared <= reach) & (label[:, :, None] != label[:, None, :])
-    if anchored is not None:
-        near &= anchored[:, :, None] | anchored[:, None, :]
-    frame, u, v = np.nonzero(near)
-    ratio = np.sqrt(squared[frame, u, v]) / vertex_hops[u, v]
-    return frame, u, v, ratio
+    (source, source_real), (target, target_real) = compact(sources), compact(targets)
+    pair_hops = hops[node[source][:, :, None], node[target][:, None, :]]  # (batch, sources, targets)
+    a, b = (np.take_along_axis(flat, index[..., None], axis=1) for index in (source, target))
+    dx, dy = (a[:, :, None, axis] - b[:, None, :, axis] for axis in (0, 1))
+    squared = dx * dx + dy * dy
+    linked = np.isfinite(pair_hops) & (pair_hops > 0)
+    reach = (max_hop_length * np.where(linked, pair_hops, 0)) ** 2
+    differ = np.take_along_axis(label, source, axis=1)[:, :, None] != np.take_along_axis(label, target, axis=1)[:, None, :]
+    frame, i, j = np.nonzero(source_real[:, :, None] & target_real[:, None, :] & linked & differ & (squared <= reach))
+    ratio = np.sqrt(squared[frame, i, j]) / pair_hops[frame, i, j]
+    return frame, source[frame, i], target[frame, j], ratio
 
 
 def join_fragments(
@@ -84,10 +93,12 @@ def join_fragments(
     label, limb_total = label.reshape(batch, nodes * n_peaks), limb_total.copy()
     n_instances = len(limb_total)
     node_of_vertex = np.broadcast_to(np.repeat(np.arange(nodes), n_peaks), label.shape)
-    anchored = np.bincount(label[label >= 0], minlength=n_instances) >= min_size  # sizes only grow
-    frame, u, v, ratio = near_pairs(peaks, label, hops, max_hop_length, (label >= 0) & anchored[label])
-    first, second, ratio = np.r_[label[frame, u], label[frame, v]], np.r_[label[frame, v], label[frame, u]], np.r_[ratio, ratio]
-    first, second, ratio = nearest_of_each_pair(first[anchored[second]], second[anchored[second]], ratio[anchored[second]], n_instances)
+    found = label >= 0
+    size = np.bincount(label[found], minlength=n_instances)
+    # Complete instances neither take nor give parts; sizes only grow, so targets stay targets.
+    target = (size >= min_size) & (size < nodes)
+    frame, u, v, ratio = near_pairs(peaks, label, found & (size[label] < nodes), found & target[label], hops, max_hop_length)
+    first, second, ratio = nearest_of_each_pair(label[frame, u], label[frame, v], ratio, n_instances)
     renumber = np.arange(n_instances)  # original instance → the instance it is now part of
     for _ in range(nodes):  # each round joins at least one fragment, and at most nodes - 1 join one animal
         if not len(first):

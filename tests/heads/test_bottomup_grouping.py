@@ -40,11 +40,14 @@ def test_near_pairs_scale_the_reach_by_hops():
     peaks[0, 0, 1] = [-3, -4]  # a second peak of part 0: 5 px from the first (one part: never near), 27.5 px per hop from part 2
     hops = skeleton_hops(3, [(0, 1), (1, 2)])  # vertex = node * 2 + peak
     label = np.arange(6)[None]  # every peak its own instance
-    frame, u, v, ratio = near_pairs(peaks, label, hops, 25.0)
-    assert (frame.tolist(), u.tolist(), v.tolist()) == ([0], [0], [4])
-    np.testing.assert_allclose(ratio, [25.0], rtol=1e-6)
-    assert len(near_pairs(peaks, label, hops, 24.9)[0]) == 0
-    assert len(near_pairs(peaks, np.zeros_like(label), hops, 25.0)[0]) == 0  # one instance
+    found = ~np.isnan(peaks.reshape(1, 6, 2)[..., 0])
+    frame, u, v, ratio = near_pairs(peaks, label, found, found, hops, 25.0)
+    assert sorted(zip(u.tolist(), v.tolist())) == [(0, 4), (4, 0)] and frame.tolist() == [0, 0]
+    np.testing.assert_allclose(ratio, [25.0, 25.0], rtol=1e-6)
+    only_part_two = found & (np.arange(6) // 2 == 2)
+    assert near_pairs(peaks, label, found, only_part_two, hops, 25.0)[2].tolist() == [4]  # targets: part 2
+    assert len(near_pairs(peaks, label, found, found, hops, 24.9)[0]) == 0
+    assert len(near_pairs(peaks, np.zeros_like(label), found, found, hops, 25.0)[0]) == 0  # one instance
 
 
 def test_missing_middle_part_splits_the_animal_and_joining_mends_it():
