@@ -22,7 +22,7 @@ Sets (`--sets`, comma-separated):
   `MATCH_PX`), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
 
     python benchmarks/identity.py [--sets synthetic,flies] [--steps 3000] [--animals 2] [--size 160]
-        [--fps 5] [--fly-steps 1000] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
+        [--fps 5] [--fly-steps 800] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--animals", type=int, default=2)
     parser.add_argument("--size", type=int, default=160, help="synthetic: frame side in pixels")
     parser.add_argument("--fps", type=float, default=5.0, help="synthetic: frame rate of the test video")
-    parser.add_argument("--fly-steps", type=int, default=1000, help="flies: training steps of each pose model")
+    parser.add_argument("--fly-steps", type=int, default=800, help="flies: training steps of each pose model")
     parser.add_argument("--fly-centroid-steps", type=int, default=600, help="flies: training steps of the centroid model")
     parser.add_argument("--fly-frames", type=int, default=150, help="flies: training frames, spread over the even blocks")
     parser.add_argument("--block", type=int, default=100, help="flies: frames per block")
