@@ -12,7 +12,9 @@ Table 2, the labels-versus-accuracy curve on the mouse: 10, 25, 50 and all 92 tr
 from scratch versus `train.init_from` a fly model (by default `zoo:flies-topdown/centered_instance`:
 another animal, another skeleton; its UNet is kept, its part maps are not) versus a pretrained
 ImageNet encoder ("not available offline" when timm cannot find the weights; never faked). Each
-point trains for `--curve-steps` steps, or `--minutes`.
+point trains for `--curve-steps` steps, or `--minutes`; its checkpoint is chosen on its own
+training frames, and `posenn track` scores it on the held-out frames, which choose nothing (in
+table 1 the held-out frames are the validation set, so they also choose the best checkpoint).
 
     python benchmarks/backbones.py [--minutes 1.5] [--backbones unet resnet18 ...] [--work DIR]
     python benchmarks/backbones.py --curve-only --curve-steps 1500
@@ -35,7 +37,9 @@ from common import report, seconds_per_call
 from posenn.autoconfig import config_from_labels
 from posenn.config import with_overrides
 from posenn.errors import PosennError
+from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.predictor import read_model_folder
+from posenn.inference.run import TrackOptions, track
 from posenn.io.labels import load_labels
 from posenn.training.run import train
 
@@ -95,6 +99,18 @@ def run(train_file: Path, test_file: Path, model_type: str, backbone: str, run_d
     }
 
 
+def curve_point(train_file: Path, test_file: Path, backbone: str, run_dir: Path, limit: str, *extra: str) -> dict:
+    """A mouse model trained until `limit`, its checkpoint chosen on its own training frames, then
+    scored on the held-out frames by `posenn track` (the held-out frames choose nothing)."""
+    config = config_from_labels(train_file, "single_instance", "user", backbone)
+    budget = [f"train.run_dir={run_dir}", f"data.val_labels={train_file}", "data.val_fraction=0", limit, "data.scale=0.5",
+              "train.epochs=1000", "train.steps_per_epoch=25", "train.early_stopping_patience=null", "train.batch_size=4"]
+    train(with_overrides(config, budget + list(extra)), quiet=True)
+    predictions = track(test_file, [run_dir], run_dir / "held_out.predictions.slp", TrackOptions(quiet=True))
+    metrics = evaluate_labels(sio.load_slp(str(test_file)), predictions, gt_instances="all")
+    return {"oks_map": round(metrics["oks_map"], 3), "dist_p50_px": round(metrics["dist_p50"], 2)}
+
+
 def backbone_rows(work: Path, data: dict, backbones: list[str], minutes: float) -> list[dict]:
     rows = []
     for name, (train_file, test_file, model_type) in data.items():
@@ -128,11 +144,10 @@ def curve_rows(work: Path, data: dict, limit: str, fly_model: Path | str) -> lis
         frames = subset(labels, lambda i, f: i in chosen, work / f"mouse_train_{n}.slp")
         row = {"training_frames": n}
         for start, extra in (("scratch", []), ("init_from_flies", [f"train.init_from={fly_model}"])):
-            figures = run(frames, test_file, "single_instance", "unet", work / f"curve_{n}_{start}", limit, *extra)
+            figures = curve_point(frames, test_file, "unet", work / f"curve_{n}_{start}", limit, *extra)
             row[f"{start}_oks_map"], row[f"{start}_dist_p50"] = figures["oks_map"], figures["dist_p50_px"]
         if pretrained:
-            figures = run(frames, test_file, "single_instance", "resnet18", work / f"curve_{n}_pretrained", limit,
-                          "model.backbone.pretrained=true")
+            figures = curve_point(frames, test_file, "resnet18", work / f"curve_{n}_pretrained", limit, "model.backbone.pretrained=true")
             row["pretrained_resnet18_oks_map"] = figures["oks_map"]
         else:
             row["pretrained_resnet18_oks_map"] = "not available offline"
