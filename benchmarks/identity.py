@@ -15,7 +15,7 @@ Sets (`--sets`, comma-separated):
   with class vectors on shared features (the backbone trained by the class loss too, as before)
   and on detached features (the default), and a plain centered-instance model are trained. The
   detached model is scored frame by frame and with its class probabilities pooled along the
-  tracker's tracklets (`posenn track` with a tracker); the plain model's poses are tracked (two
+  tracker's tracklets (`posenn track --pool-identities`); the plain model's poses are tracked (two
   tracks) and named by the size rule. Columns:
   `named_right` (share of ground-truth flies whose matched prediction, the nearest within
   `MATCH_PX`, carries the right name), `unmatched` (ground-truth flies with no prediction within
@@ -145,7 +145,7 @@ def fly_rows(work: Path, steps: int, centroid_steps: int, train_frames: int, blo
         topdown, seconds = train_model(train_labels, "multiclass_topdown", work / f"fly_{features}", steps, "user", overrides)
         predictions = track(test_labels, [centroid, topdown], work / f"fly_{features}.slp", TrackOptions(quiet=True))
         rows.append(fly_row(f"multiclass_topdown, {features} features", truth, predictions, predictions, centroid_seconds + seconds))
-    pooled = track(test_labels, [centroid, topdown], work / "fly_pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions()))
+    pooled = track(test_labels, [centroid, topdown], work / "fly_pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions(), pool_identities=True))
     rows.append(fly_row("... detached, pooled along tracklets", truth, pooled, pooled, centroid_seconds + seconds))
     plain, seconds = train_model(train_labels, "centered_instance", work / "fly_plain", steps, "user", [])
     predictions = track(test_labels, [centroid, plain], work / "fly_plain.slp", TrackOptions(quiet=True))

@@ -120,6 +120,7 @@ def track_command(
     matching: Annotated[str, typer.Option(help="hungarian or greedy assignment.")] = "hungarian",
     motion: Annotated[str, typer.Option(help="none or constant_velocity prediction of each track.")] = "none",
     min_track_length: Annotated[int, typer.Option(min=1, help="Shorter tracklets are untracked.")] = 3,
+    pool_identities: Annotated[bool, typer.Option("--pool-identities", help="Multi-class top-down: name each tracklet by its frames' class probabilities together.")] = False,
     tracking_only: Annotated[bool, typer.Option("--tracking-only", help="Re-track the predictions of a .slp; no model.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -172,7 +173,7 @@ def track_command(
         options = TrackOptions(
             batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
             min_line_score=min_line_score, min_points=min_points, device=device, runtime=runtime, precision=precision, frames=frames,
-            quiet=quiet, tracker=tracker_options, decoders=decoders, chunk_frames=chunk_frames,
+            quiet=quiet, tracker=tracker_options, decoders=decoders, chunk_frames=chunk_frames, pool_identities=pool_identities,
         )
         track_inputs(paths, model, output, options, device_list)
 

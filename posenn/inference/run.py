@@ -60,6 +60,7 @@ class TrackOptions:
     tracker: TrackerOptions | None = None
     decoders: int | None = None  # decoder threads; None: one on the CPU, more beside a GPU
     chunk_frames: int = 1024  # frames per saved chunk of predictions
+    pool_identities: bool = False  # multi-class top-down with a tracker: names pooled along tracklets
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
@@ -229,7 +230,7 @@ def predict_input(input_path: Path, output: Path, run: Prepared, progress: Progr
     options = run.options
     jobs = video_jobs(input_path, options.frames)
     signature = job_signature(input_path, jobs, run.model_dirs, options, run.device, run.precision)
-    job = {"prediction": signature, "tracker": str(options.tracker) if options.tracker else None}
+    job = {"prediction": signature, "tracker": str(options.tracker) if options.tracker else None, "pooled": options.pool_identities}
     if output.exists() and written_provenance(output).get("posenn_job") == json.loads(json.dumps(job)):
         progress.console.print(f"{output}: already complete, skipped.")
         return 0
@@ -296,10 +297,11 @@ def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.
     of its instances in chunk order, from the tracker run over the video's chunks in bounded
     memory; None when an identity model names the tracks frame by frame or there is no tracker.
 
-    A top-down identity model with a tracker names the tracks by its class probabilities pooled
-    along the tracker's tracklets (`posenn.tracking.identities`)."""
+    A top-down identity model with a tracker and `pool_identities` names the tracks by its class
+    probabilities pooled along the tracker's tracklets (`posenn.tracking.identities`)."""
     tracker = run.options.tracker
-    if run.identity_tracks and tracker is not None and run.last_model.config.model.type == "multiclass_topdown":
+    pooled = run.options.pool_identities and run.last_model.config.model.type == "multiclass_topdown"
+    if run.identity_tracks and tracker is not None and pooled:
         per_video = []
         for store in stores:
             probabilities = np.concatenate([chunk.class_probabilities for chunk in store.chunks()])
