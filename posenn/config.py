@@ -81,11 +81,11 @@ class ModelConfig(Section):
         description="Multi-class top-down: class vectors from the mean and maximum of the crop's central half of the "
         "deepest features (centre), or their maximum over the whole crop (global_max, SLEAP's).",
     )
-    class_features: Literal["detached", "shared"] = Field(
-        "detached",
-        description="Multi-class top-down: the identity loss trains only the class layers, on the pose features "
-        "(detached), or the backbone too (shared: the class loss then competes with the part maps for the backbone "
-        "and the poses degrade; measured on the two-fly sample, benchmarks/identity.py).",
+    class_features: Literal["shared", "detached"] = Field(
+        "shared",
+        description="Multi-class top-down: the identity loss trains the backbone too (shared), or only the class "
+        "layers, on the pose features (detached: on the two-fly sample the poses stay as good as the plain model's, "
+        "while shared they degrade; benchmarks/identity.py --sets flies).",
     )
     class_layers: list[int] = Field(
         default_factory=lambda: [128], description="Multi-class top-down: widths of the hidden layers before the class logits."

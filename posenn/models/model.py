@@ -83,7 +83,7 @@ class ClassVectors(nn.Module):
 
     def __init__(
         self, in_channels: int, n_classes: int, hidden: list[int] | tuple[int, ...] = (128,), pooling: str = "centre",
-        detached: bool = True,
+        detached: bool = False,
     ):
         super().__init__()
         if pooling not in ("centre", "global_max"):
