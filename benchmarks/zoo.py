@@ -43,10 +43,6 @@ SESSION = DATA / "openfield_mouse" / "videos" / "m3v1mp4.mp4"
 STRIP = ROOT / "docs" / "figures" / "zoo_mouse_m3v1.png"
 
 
-def cards(work: Path) -> list[dict]:
-    return check([r.name for r in RECIPES], work)
-
-
 def zero_shot(work: Path) -> dict:
     """The mouse model on every frame of a session it never saw."""
     output = work / "m3v1.predictions.slp"
@@ -109,7 +105,7 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"the public data is not at {DATA}")
     with tempfile.TemporaryDirectory() as work:
-        report("Zoo models scored again on their held-out frames", cards(Path(work)), "zoo_cards")
+        report("Zoo models scored again on their held-out frames", check([r.name for r in RECIPES], Path(work)), "zoo_cards")
         report("zoo:mouse-openfield on an unlabeled session (zero-shot)", [zero_shot(Path(work))], "zoo_zero_shot")
         if not args.skip_finetune:
             report("Fine-tuning with 10 mouse labels", finetune(Path(work), args.steps, args.seeds), "zoo_finetune")

@@ -296,9 +296,10 @@ def zoo_info_command(name: Annotated[str, typer.Argument(help="A zoo model's nam
         from rich.markdown import Markdown
 
         from posenn.zoo.cards import model_card
+        from posenn.zoo.refs import PREFIX
         from posenn.zoo.registry import find_model
 
-        model, location = find_model(name.removeprefix("zoo:"))
+        model, location = find_model(name.removeprefix(PREFIX))
         Console().print(Markdown(model_card(model, location)))
 
     run(action)
@@ -313,9 +314,10 @@ def zoo_fetch_command(
 
     def action() -> None:
         from posenn.zoo.fetch import fetch
+        from posenn.zoo.refs import PREFIX
 
-        for name in names:
-            Console(quiet=quiet).print(f"zoo:{name.removeprefix('zoo:')}: {fetch(name.removeprefix('zoo:'), quiet)}")
+        for name in (name.removeprefix(PREFIX) for name in names):
+            Console(quiet=quiet).print(f"{PREFIX}{name}: {fetch(name, quiet)}")
 
     run(action)
 

@@ -148,13 +148,14 @@ def score(recipe: Recipe, folders: list[Path | str], held_out: Path, work: Path)
     """Held-out figures of a model: OKS mAP, error p50/p90 (px), share of animals found."""
     options = TrackOptions(quiet=True, max_instances=recipe.max_instances)
     predictions = track(held_out, [Path(str(f)) for f in folders], work / f"{recipe.name}_held_out.predictions.slp", options)
-    metrics = evaluate_labels(sio.load_slp(str(held_out)), predictions, gt_instances="all")
+    truth = sio.load_slp(str(held_out))
+    metrics = evaluate_labels(truth, predictions, gt_instances="all")
     return {
         "oks_map": round(metrics["oks_map"], 3),
         "dist_p50": round(metrics["dist_p50"], 2),
         "dist_p90": round(metrics["dist_p90"], 2),
         "found": round(metrics["n_matched"] / metrics["n_gt_instances"], 3),
-        "held_out_frames": len(sio.load_slp(str(held_out))),
+        "held_out_frames": len(truth),
     }
 
 
