@@ -107,6 +107,8 @@ def track_command(
     duplicate_oks: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Drop an instance whose OKS with a better one exceeds this (top-down, bottom-up).")] = None,
     min_line_score: Annotated[Optional[float], typer.Option(min=-1.0, max=1.0, help="Bottom-up: weakest limb connection kept.")] = None,
     min_points: Annotated[Optional[int], typer.Option(min=1, help="Bottom-up: instances with fewer parts are dropped.")] = None,
+    min_instance_score: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Bottom-up: instances scoring less (limb scores over the skeleton's edges) are dropped.")] = None,
+    max_hop_length: Annotated[Optional[float], typer.Option(min=0.0, help="Bottom-up: a fragment joins a nearby instance lacking its parts within this many pixels per skeleton edge; 0 for no joining.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda (or cuda:N) or mps.")] = "auto",
     devices: Annotated[Optional[str], typer.Option(help="Spread the inputs over these devices, one process each: cuda:0,cuda:1 or all.")] = None,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
@@ -172,7 +174,8 @@ def track_command(
 
         options = TrackOptions(
             batch_size=batch_size, peak_threshold=peak_threshold, max_instances=max_instances, duplicate_oks=duplicate_oks,
-            min_line_score=min_line_score, min_points=min_points, device=device, runtime=runtime, precision=precision, frames=frames,
+            min_line_score=min_line_score, min_points=min_points, min_instance_score=min_instance_score,
+            max_hop_length=max_hop_length, device=device, runtime=runtime, precision=precision, frames=frames,
             quiet=quiet, tracker=tracker_options, decoders=decoders, chunk_frames=chunk_frames, pool_identities=pool_identities,
         )
         track_inputs(paths, model, output, options, device_list)

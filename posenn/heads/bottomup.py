@@ -36,8 +36,8 @@ class GroupingOptions:
         min_score: instances scoring less (limb scores over edges, see `GroupedInstances`) are
             dropped.
         max_hop_length: fragments join a nearby instance missing their parts when within this
-            distance (input pixels) per skeleton edge between them (see `fragments`); None for
-            no joining.
+            distance (input pixels) per skeleton edge between them (see `fragments`); None or 0
+            for no joining.
     """
 
     max_instances: int = 16

@@ -24,7 +24,8 @@ class Limbs:
     Attributes:
         frame, edge, source, destination: `(limbs,)` frame in the batch, edge index, and the
             peak indices of its source and destination parts.
-        score: `(limbs,)` line score of the limb.
+        score: `(limbs,)` line score of the limb, at most 1 (a field that overshoots the unit
+            length along the limb adds nothing).
     """
 
     frame: np.ndarray
@@ -69,7 +70,8 @@ def assign_limbs(scores: np.ndarray, candidates: np.ndarray) -> Limbs:
     edge = np.concatenate([np.full(len(s), e) for _, e, s, _ in rows])
     source = np.concatenate([s for _, _, s, _ in rows])
     destination = np.concatenate([d for _, _, _, d in rows])
-    return Limbs(frame, edge, source, destination, scores[frame, edge, source, destination].astype(np.float32))
+    score = np.minimum(scores[frame, edge, source, destination], 1.0).astype(np.float32)
+    return Limbs(frame, edge, source, destination, score)
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def assemble_instances(
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (see `GroupedInstances.scores`) are dropped.
         max_hop_length: fragments join a nearby instance of at least `min_points` parts (see
-            `fragments.join_fragments`) when given, in input pixels per skeleton edge; None for
-            no joining.
+            `fragments.join_fragments`) when given, in input pixels per skeleton edge; None or 0
+            for no joining.
     """
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
     from scipy.sparse.csgraph import connected_components
@@ -133,7 +135,7 @@ def assemble_instances(
     vertices = vertex(frame_of, node_of, peak_of)
     labels, instance_of = np.unique(component[vertices], return_inverse=True)
     limb_total = np.bincount(np.searchsorted(labels, component[a]), weights=limbs.score, minlength=len(labels))
-    if max_hop_length is not None and len(labels) > 1:
+    if max_hop_length and len(labels) > 1:
         label = np.full(found.shape, -1, dtype=np.int64)
         label[found] = instance_of
         label, limb_total = join_fragments(peaks, label, limb_total, skeleton_hops(nodes, edges), max_hop_length, min_points)

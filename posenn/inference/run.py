@@ -52,6 +52,8 @@ class TrackOptions:
     duplicate_oks: float | None = None
     min_line_score: float | None = None
     min_points: int | None = None
+    min_instance_score: float | None = None
+    max_hop_length: float | None = None  # frame pixels; 0 for no fragment joining
     device: str = "auto"
     runtime: str = "torch"
     precision: str = "auto"
@@ -130,13 +132,19 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+def grouped(model: TrainedModel, options: TrackOptions) -> TrainedModel:
+    """A model with the grouping options of `posenn track` that were given (bottom-up only)."""
+    hop = options.max_hop_length
+    return with_grouping(
+        model, min_line_score=options.min_line_score, min_points=options.min_points, min_score=options.min_instance_score,
+        max_hop_length=None if hop is None else hop * model.config.data.scale,
+    )
+
+
 def build_pipeline(model_dirs: list[Path], device: torch.device, options: TrackOptions) -> tuple[Pipeline, TrainedModel]:
     """Load the model folders and compose them with the options (or the last model's own
     inference settings); returns the pipeline and the last model, whose skeleton it predicts."""
-    models = [
-        with_grouping(load_model(path, device, options.runtime, options.precision), min_line_score=options.min_line_score, min_points=options.min_points)
-        for path in model_dirs
-    ]
+    models = [grouped(load_model(path, device, options.runtime, options.precision), options) for path in model_dirs]
     check_same_skeleton(models)
     settings = models[-1].config.inference
     pipeline = make_pipeline(
@@ -177,7 +185,8 @@ def job_signature(input_path: Path, jobs: list[tuple[sio.Video, list[int]]], mod
     frames = hashlib.sha256(json.dumps([indices for _, indices in jobs]).encode()).hexdigest()
     models = [file_stamp(path) for directory in model_dirs for path in model_files(directory)]
     settings = {name: getattr(options, name) for name in ("batch_size", "peak_threshold", "max_instances", "duplicate_oks",
-                                                          "min_line_score", "min_points", "runtime", "chunk_frames")}
+                                                          "min_line_score", "min_points", "min_instance_score",
+                                                          "max_hop_length", "runtime", "chunk_frames")}
     return {"input": file_stamp(input_path), "frames": frames, "models": models, "settings": settings,
             "device": device.type, "precision": precision, "posenn": posenn.__version__}
 

@@ -137,3 +137,16 @@ def test_only_instances_with_min_points_take_fragments():
     points, _ = decode(cut_near_end[None], min_points=3, max_hop_length=1.2 * LIMB)
     assert len(points) == 1
     np.testing.assert_allclose(points[0], cut_near_end, atol=0.1)
+
+
+def test_max_hop_length_zero_means_no_joining():
+    pose = chain_pose(40, 60)
+    pose[2] = np.nan
+    assert len(decode(pose[None], min_points=1, max_hop_length=0.0)[0]) == 2
+
+
+def test_instance_scores_stay_within_one_when_fields_overshoot():
+    head = BottomUpHead(5, CHAIN, 2.0, 2, 2, 6.0, GroupingOptions())
+    maps, fields = head.encode(torch.tensor(chain_pose(40, 60)[None, None]).float(), (128, 256))
+    _, _, scores = head.decode((maps, 1.7 * fields), 0.2)
+    assert scores[0, 0] == pytest.approx(1.0) and (scores <= 1.0).all()
