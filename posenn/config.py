@@ -190,6 +190,11 @@ class InferenceConfig(Section):
         0.0, ge=0.0, le=1.0,
         description="Bottom-up: grouped instances scoring less (sum of limb scores over the skeleton's edges) are dropped.",
     )
+    limb_peak_weight: float = Field(
+        1.0, ge=0.0,
+        description="Bottom-up: weight of the parts' peak values beside the line score when limbs are assigned "
+        "(of two candidate parts along one field, the stronger peak wins); 0 for line scores alone.",
+    )
     max_hop_length: float | None = Field(
         None, gt=0.0,
         description="Bottom-up: a fragment joins a nearby instance that lacks its parts when within this distance "

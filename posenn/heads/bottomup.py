@@ -38,6 +38,9 @@ class GroupingOptions:
         max_hop_length: fragments join a nearby instance missing their parts when within this
             distance (input pixels) per skeleton edge between them (see `fragments`); None or 0
             for no joining.
+        limb_peak_weight: weight of the two parts' mean peak value beside the line score when
+            limbs are assigned: of two candidate parts along the same field, the stronger peak
+            wins. 0 for line scores alone (as SLEAP).
     """
 
     max_instances: int = 16
@@ -47,6 +50,7 @@ class GroupingOptions:
     min_points: int = 2
     min_score: float = 0.0
     max_hop_length: float | None = None
+    limb_peak_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,15 @@ class LimbCandidates:
         peak_scores: `(batch, nodes, peaks)`.
         scores: `(batch, edges, peaks, peaks)` line scores [source, destination].
         allowed: same shape, bool: both parts found, score and support above their minimums.
+        ranking: same shape, what the assignment of limbs maximises: line scores plus
+            `limb_peak_weight` × the mean peak value of the two parts.
     """
 
     peaks: torch.Tensor
     peak_scores: torch.Tensor
     scores: torch.Tensor
     allowed: torch.Tensor
+    ranking: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -140,11 +147,13 @@ class BottomUpHead:
         )
         both_found = found[:, edges[:, 0], :, None] & found[:, edges[:, 1], None, :]
         allowed = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
-        return LimbCandidates(peaks, peak_scores, scores, allowed)
+        values = torch.nan_to_num(peak_scores)
+        mean_peak = (values[:, edges[:, 0], :, None] + values[:, edges[:, 1], None, :]) / 2
+        return LimbCandidates(peaks, peak_scores, scores, allowed, scores + options.limb_peak_weight * mean_peak)
 
     def assemble(self, candidates: LimbCandidates) -> GroupedInstances:
         """One transfer to the CPU, the optimal limbs per edge, and their connected parts."""
-        limbs = assign_limbs(candidates.scores.cpu().numpy(), candidates.allowed.cpu().numpy())
+        limbs = assign_limbs(candidates.scores.cpu().numpy(), candidates.allowed.cpu().numpy(), candidates.ranking.cpu().numpy())
         options = self.grouping
         return assemble_instances(
             candidates.peaks.cpu().numpy(), candidates.peak_scores.cpu().numpy(), limbs, list(self.edges),

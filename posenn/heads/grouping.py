@@ -35,30 +35,33 @@ class Limbs:
     score: np.ndarray
 
 
-def assign_limbs(scores: np.ndarray, candidates: np.ndarray) -> Limbs:
-    """Per frame and edge, the one-to-one set of candidate limbs with the highest total score.
+def assign_limbs(scores: np.ndarray, candidates: np.ndarray, ranking: np.ndarray | None = None) -> Limbs:
+    """Per frame and edge, the one-to-one set of candidate limbs with the highest total ranking.
 
     Args:
         scores: `(batch, edges, peaks, peaks)` line scores [source peak, destination peak].
         candidates: `(batch, edges, peaks, peaks)` bool, limbs allowed (both peaks found, score
             and support above their minimums).
+        ranking: same shape, what the assignment maximises (e.g. line scores plus the parts'
+            peak values, see `BottomUpHead.limb_peak_weight`); the line scores when None.
 
     Returns:
-        The kept limbs.
+        The kept limbs, with their line scores.
     """
     from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
 
+    ranking = scores if ranking is None else ranking
     rows: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     for frame, edge in np.argwhere(candidates.any(axis=(2, 3))):
         allowed = candidates[frame, edge]
         sources, destinations = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
         sub_allowed = allowed[np.ix_(sources, destinations)]
         if len(sources) == 1 or len(destinations) == 1:
-            sub_scores = np.where(sub_allowed, scores[frame, edge][np.ix_(sources, destinations)], -np.inf)
+            sub_scores = np.where(sub_allowed, ranking[frame, edge][np.ix_(sources, destinations)], -np.inf)
             best = np.unravel_index(np.argmax(sub_scores), sub_scores.shape)
             picked = (np.array([best[0]]), np.array([best[1]]))
         else:
-            sub_scores = np.where(sub_allowed, scores[frame, edge][np.ix_(sources, destinations)], -1e6)
+            sub_scores = np.where(sub_allowed, ranking[frame, edge][np.ix_(sources, destinations)], -1e6)
             picked = linear_sum_assignment(sub_scores, maximize=True)
             keep = sub_allowed[picked]
             picked = (picked[0][keep], picked[1][keep])

@@ -193,6 +193,7 @@ def posenn_config(model: SleapModel) -> Config:
         raw["model"]["paf_stride"] = second_stride
         raw["model"]["paf_width"] = 2 * float(model.second.get("sigma", 15.0))
         raw["inference"]["min_points"] = 1
+        raw["inference"]["limb_peak_weight"] = 0.0  # SLEAP assigns limbs by line scores alone
     if model.model_type == "multiclass_bottomup":
         if second_stride != output_stride:
             raise PosennError(f"{model.source}: class maps at stride {second_stride}, part maps at {output_stride}; posenn needs one stride.")

@@ -150,7 +150,8 @@ def build_head(config: Config) -> Head:
     if model.type == "bottomup":
         return bottomup_head(config)
     if model.type == "multiclass_bottomup":
-        return MulticlassBottomUpHead(len(nodes), n_classes(config), max_peaks=config.inference.max_instances, **maps)
+        edges = tuple((nodes.index(source), nodes.index(destination)) for source, destination in config.data.skeleton.edges)
+        return MulticlassBottomUpHead(len(nodes), n_classes(config), max_peaks=config.inference.max_instances, edges=edges, **maps)
     if model.type == "multiclass_topdown":
         return MulticlassTopDownHead(len(nodes), crop_size=crop_size(config), n_classes=n_classes(config), **maps)
     return SingleInstanceHead(len(nodes), **maps)
@@ -200,7 +201,7 @@ def bottomup_head(config: Config) -> BottomUpHead:
     max_hop_length = inference.max_hop_length * scale if inference.max_hop_length else None
     grouping = GroupingOptions(
         inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points,
-        inference.min_instance_score, max_hop_length,
+        inference.min_instance_score, max_hop_length, inference.limb_peak_weight,
     )
     model = config.model
     paf_stride = model.paf_stride or model.output_stride

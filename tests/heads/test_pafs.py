@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.heads.grouping import Limbs, assemble_instances, assign_limbs
 from posenn.heads.pafs import line_scores, part_affinity_fields, spanning_edges
 
@@ -66,6 +67,25 @@ def test_assign_limbs_is_optimal_not_greedy():
     limbs = assign_limbs(scores, np.ones_like(scores, dtype=bool))
     assert sorted(zip(limbs.source.tolist(), limbs.destination.tolist())) == [(0, 1), (1, 0)]
     np.testing.assert_allclose(sorted(limbs.score), [0.8, 0.85])
+
+
+def test_assign_limbs_follows_the_ranking_and_keeps_line_scores():
+    """One source, two destination peaks along the same field: the ranking (line score plus
+    peak values) picks the stronger peak; the limb keeps its line score."""
+    scores = np.array([[[[0.92, 0.95]]]])  # the weak peak 1 lies a little better along the field
+    peak_values = np.array([0.9, 0.3])
+    ranking = scores + 0.5 * (0.8 + peak_values) / 2
+    limbs = assign_limbs(scores, np.ones_like(scores, dtype=bool), ranking)
+    assert limbs.destination.tolist() == [0] and limbs.score.tolist() == [pytest.approx(0.92)]
+    assert assign_limbs(scores, np.ones_like(scores, dtype=bool)).destination.tolist() == [1]
+
+
+def test_bottomup_head_ranks_limbs_by_peak_values_when_asked():
+    head = BottomUpHead(2, ((0, 1),), 2.0, 2, 2, 6.0, GroupingOptions(limb_peak_weight=0.5))
+    maps, fields = head.encode(torch.tensor([[[[20.0, 20.0], [40.0, 20.0]]]]), (64, 64))
+    candidates = head.limb_candidates((maps, fields), 0.2)
+    values = candidates.peak_scores[0, :, 0]
+    torch.testing.assert_close(candidates.ranking[0, 0, 0, 0], candidates.scores[0, 0, 0, 0] + 0.5 * values.mean())
 
 
 def test_assign_limbs_respects_candidates_and_frames():
