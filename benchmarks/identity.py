@@ -23,6 +23,7 @@ Sets (`--sets`, comma-separated):
 
     python benchmarks/identity.py [--sets synthetic,flies] [--steps 3000] [--animals 2] [--size 160]
         [--fps 5] [--fly-steps 800] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
+        [--fly-models shared,detached,pooled,plain,bottomup] [--fly-overrides KEY=VALUE ...] [--work DIR]
 """
 
 from __future__ import annotations
@@ -132,25 +133,41 @@ def fly_row(name: str, truth: sio.Labels, predictions: sio.Labels, named: sio.La
     }
 
 
-def fly_rows(work: Path, steps: int, centroid_steps: int, train_frames: int, block: int) -> list[dict]:
-    """Multi-class top-down (class features shared with the maps, as before; detached, frame by
-    frame; detached, pooled along tracklets) and the plain centered-instance model (tracked, named
-    by size) on the fly blocks."""
-    train_labels, test_labels = fly_sets(work, train_frames, block)
+FLY_MODELS = ("shared", "detached", "pooled", "plain", "bottomup")
+
+
+def fly_rows(work: Path, args: argparse.Namespace) -> list[dict]:
+    """The rows of `args.fly_models` on the fly blocks: multi-class top-down with class features
+    shared with the maps (as before) or detached, frame by frame; detached, pooled along
+    tracklets; the plain centered-instance model (tracked, named by size); multi-class bottom-up."""
+    models = args.fly_models.split(",")
+    unknown = sorted(set(models) - set(FLY_MODELS))
+    if unknown:
+        raise SystemExit(f"--fly-models: unknown {', '.join(unknown)}; choose from {', '.join(FLY_MODELS)}.")
+    train_labels, test_labels = fly_sets(work, args.fly_frames, args.block)
     truth = sio.load_slp(str(test_labels))
-    centroid, centroid_seconds = train_model(train_labels, "centroid", work / "fly_centroid", centroid_steps, "user", [])
-    rows = []
-    for features in ("shared", "detached"):
-        overrides = [f"model.class_features={features}"]
+    steps, rows = args.fly_steps, []
+    if {"shared", "detached", "pooled", "plain"} & set(models):
+        centroid, centroid_seconds = train_model(train_labels, "centroid", work / "fly_centroid", args.fly_centroid_steps, "user", [])
+    for features in [f for f in ("shared", "detached") if f in models or (f == "detached" and "pooled" in models)]:
+        overrides = [f"model.class_features={features}", *args.fly_overrides]
         topdown, seconds = train_model(train_labels, "multiclass_topdown", work / f"fly_{features}", steps, "user", overrides)
-        predictions = track(test_labels, [centroid, topdown], work / f"fly_{features}.slp", TrackOptions(quiet=True))
-        rows.append(fly_row(f"multiclass_topdown, {features} features", truth, predictions, predictions, centroid_seconds + seconds))
-    pooled = track(test_labels, [centroid, topdown], work / "fly_pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions(), pool_identities=True))
-    rows.append(fly_row("... detached, pooled along tracklets", truth, pooled, pooled, centroid_seconds + seconds))
-    plain, seconds = train_model(train_labels, "centered_instance", work / "fly_plain", steps, "user", [])
-    predictions = track(test_labels, [centroid, plain], work / "fly_plain.slp", TrackOptions(quiet=True))
-    named, _ = name_tracks_by_length(predictions, FLY_NAMES, front="head", back="abdomen")
-    rows.append(fly_row("centered_instance + tracker + size", truth, predictions, named, centroid_seconds + seconds))
+        if features in models:
+            predictions = track(test_labels, [centroid, topdown], work / f"fly_{features}.slp", TrackOptions(quiet=True))
+            rows.append(fly_row(f"multiclass_topdown, {features} features", truth, predictions, predictions, centroid_seconds + seconds))
+    if "pooled" in models:
+        options = TrackOptions(quiet=True, tracker=TrackerOptions(), pool_identities=True)
+        pooled = track(test_labels, [centroid, topdown], work / "fly_pooled.slp", options)
+        rows.append(fly_row("... detached, pooled along tracklets", truth, pooled, pooled, centroid_seconds + seconds))
+    if "plain" in models:
+        plain, seconds = train_model(train_labels, "centered_instance", work / "fly_plain", steps, "user", [])
+        predictions = track(test_labels, [centroid, plain], work / "fly_plain.slp", TrackOptions(quiet=True))
+        named, _ = name_tracks_by_length(predictions, FLY_NAMES, front="head", back="abdomen")
+        rows.append(fly_row("centered_instance + tracker + size", truth, predictions, named, centroid_seconds + seconds))
+    if "bottomup" in models:
+        bottomup, seconds = train_model(train_labels, "multiclass_bottomup", work / "fly_bottomup", steps, "user", args.fly_overrides)
+        predictions = track(test_labels, [bottomup], work / "fly_bottomup.slp", TrackOptions(quiet=True))
+        rows.append(fly_row("multiclass_bottomup", truth, predictions, predictions, seconds))
     return rows
 
 
@@ -178,10 +195,14 @@ def main() -> None:
     parser.add_argument("--fly-centroid-steps", type=int, default=600, help="flies: training steps of the centroid model")
     parser.add_argument("--fly-frames", type=int, default=150, help="flies: training frames, spread over the even blocks")
     parser.add_argument("--block", type=int, default=100, help="flies: frames per block")
+    parser.add_argument("--fly-models", default=",".join(FLY_MODELS), help=f"flies: comma-separated rows, of {', '.join(FLY_MODELS)}")
+    parser.add_argument("--fly-overrides", nargs="*", default=[], help="flies: key=value settings of the identity models")
+    parser.add_argument("--work", help="keep the data sets, models and predictions in this folder (default: a temporary one)")
     args = parser.parse_args()
     sets = args.sets.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if "synthetic" in sets:
             title = f"Identity models, {args.animals} synthetic animals, new seed, {args.fps:g} frames/s (CPU)"
             report(title, synthetic_rows(work, args), "identity")
@@ -190,8 +211,7 @@ def main() -> None:
                 raise SystemExit(f"{FLIES} not found: the flies set needs the sample data (see shared/data/README.md).")
             title = (f"Two flies named by size, blocks of {args.block} frames: {args.fly_frames} train frames, "
                      f"{args.fly_steps} steps per pose model, centroid {args.fly_centroid_steps} (CPU)")
-            rows = fly_rows(work, args.fly_steps, args.fly_centroid_steps, args.fly_frames, args.block)
-            report(title, rows, "identity_flies")
+            report(title, fly_rows(work, args), "identity_flies")
 
 
 if __name__ == "__main__":

@@ -2,15 +2,20 @@
 track names, so every frame is labelled without frame-to-frame linking.
 
 - Multi-class bottom-up: part maps plus one class map per identity (Gaussians at all parts of
-  the animal with that identity); each detected part goes to the identity whose class map is
-  highest there, one part per identity (Hungarian per frame and part on peak value × class
-  value).
+  the animal with that identity). Detected parts are first grouped into animals by where they
+  lie (`group_parts`: one peak per part and animal, each part to the nearest animal centre), then
+  each animal gets the identity whose class map is highest on average over all its parts
+  (Hungarian across the frame's animals). A class map read at one part is a weak vote when the
+  identities differ only subtly (two flies of different sizes); giving each part the identity
+  whose map is highest there scrambles parts of two animals, while the mean over an animal's
+  parts names it right (benchmarks/identity.py --sets flies).
 - Multi-class top-down: the centered-instance part maps plus a class vector (logits) of the
   centred animal; identities are assigned across a frame's animals by `assign_identities`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +82,104 @@ def assign_identities(probabilities: np.ndarray, min_probability: float = 0.0) -
     identities[rows[keep]] = columns[keep]
     return identities
 
+MAX_PART_COST = 4.5  # `group_parts`: a peak 3 spreads from where the part is expected (at peak value 1) is not the animal's
+
+SEED_SCORE_SHARE = 0.5  # `group_parts`: parts whose peaks can seed the animals, by their weakest peak against the best
+
+
+def tree_order(n_nodes: int, edges: Sequence[tuple[int, int]], root: int) -> tuple[list[int], np.ndarray]:
+    """Nodes in breadth-first order from `root` along the (undirected) skeleton edges, then the
+    nodes it does not reach; and `(n_nodes,)` the parent of each node on that walk (-1: none)."""
+    neighbours: list[list[int]] = [[] for _ in range(n_nodes)]
+    for a, b in edges:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    parents = np.full(n_nodes, -1, dtype=np.int64)
+    order, seen = [root], {root}
+    for node in order:
+        for other in neighbours[node]:
+            if other not in seen:
+                seen.add(other)
+                parents[other] = node
+                order.append(other)
+    return order + [node for node in range(n_nodes) if node not in seen], parents
+
+
+def group_parts(
+    peaks: np.ndarray, found: np.ndarray, scores: np.ndarray, max_animals: int,
+    edges: Sequence[tuple[int, int]] = (), iterations: int = 10,
+) -> np.ndarray:
+    """Group one frame's part peaks into animals by position, at most one peak per part and animal.
+
+    The number of animals `n` is the median number of peaks of the parts found (at most
+    `max_animals`). The animals start at the `n` strongest peaks of the seed part: of the parts
+    whose `n`-th strongest peak is at least `SEED_SCORE_SHARE` of the best such, the one whose
+    peaks lie farthest apart (two peaks of one part on the same animal, such as a left leg seen
+    as a right one, lie closer than two animals); a first pass gives each part's `n` strongest peaks to the
+    nearest animal centres. Then, until nothing changes, the parts are visited along the skeleton
+    from the seed (`tree_order`) and each part's peaks go to the animals by Hungarian assignment
+    on the cost `d² / 2r² - log(peak value)`: `d` is the distance to where the part is expected
+    (the animal's peak of the previous part on the walk, or its centre where there is none) and
+    `r` the animal's spread (root-mean-square distance of its parts from its centre). So a weak
+    stray peak loses to the true part farther out, and a leg tip follows its own leg. A peak
+    costing more than `MAX_PART_COST` is left out (the animal's own part was not found). Each
+    centre and spread then move to those of the animal's peaks.
+
+    Args:
+        peaks: `(nodes, peaks, 2)` xy, NaN where no peak.
+        found: `(nodes, peaks)` bool, the peak exists.
+        scores: `(nodes, peaks)` peak values (positive).
+        max_animals: at most this many animals.
+        edges: skeleton edges as node index pairs; none: every part is expected at the centre.
+
+    Returns:
+        `(nodes, peaks)` animal index of each peak, -1 for peaks left out.
+    """
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
+    n_nodes = len(found)
+    groups = np.full(found.shape, -1, dtype=np.int64)
+    counts = found.sum(axis=-1)
+    if not counts.any():
+        return groups
+    n_animals = int(min(max_animals, np.ceil(np.median(counts[counts > 0]))))
+    order = np.argsort(np.where(found, -scores, np.inf), axis=-1)  # (nodes, peaks), strongest first
+    strongest = found & (np.argsort(order, axis=-1) < n_animals)
+    weakest = np.where(strongest.sum(axis=-1) == n_animals, np.take_along_axis(scores, order[:, n_animals - 1 : n_animals], -1)[:, 0], -np.inf)
+    confident = np.flatnonzero(weakest >= SEED_SCORE_SHARE * weakest.max())
+    tops = peaks[confident[:, None], order[confident, :n_animals]]  # (confident, animals, 2)
+    separation = np.linalg.norm(tops[:, :, None] - tops[:, None], axis=-1) + np.where(np.eye(n_animals, dtype=bool), np.inf, 0)
+    seed = int(confident[np.argmax(separation.min(axis=(1, 2)))])
+    walk, parents = tree_order(n_nodes, edges, seed)
+    centres, spreads = peaks[seed, order[seed, :n_animals]], None  # (animals, 2), (animals,)
+    log_scores = np.log(np.maximum(scores, 1e-6))
+    for _ in range(iterations):
+        previous = groups.copy()
+        positions = np.full((n_animals, n_nodes, 2), np.nan)  # each animal's peak of each part, as assigned
+        for node in walk:
+            candidates = np.flatnonzero(strongest[node] if spreads is None else found[node])
+            groups[node] = -1
+            if not len(candidates):
+                continue
+            expected = centres
+            if spreads is not None and parents[node] >= 0:
+                expected = np.where(np.isnan(positions[:, parents[node]]), centres, positions[:, parents[node]])
+            cost = ((peaks[node, candidates, None] - expected[None]) ** 2).sum(axis=-1)  # (candidates, animals)
+            if spreads is not None:  # with a column per peak for leaving it out, at cost MAX_PART_COST
+                cost = cost / (2 * spreads**2) - log_scores[node, candidates, None]
+                cost = np.concatenate([cost, np.full((len(candidates), len(candidates)), MAX_PART_COST)], axis=1)
+            rows, animals = linear_sum_assignment(cost)
+            kept = animals < n_animals
+            groups[node, candidates[rows[kept]]] = animals[kept]
+            positions[animals[kept], node] = peaks[node, candidates[rows[kept]]]
+        members = (~np.isnan(positions[..., 0])).sum(axis=1)  # (animals,)
+        centres = np.where(members[:, None] > 0, np.nansum(positions, axis=1) / np.maximum(members, 1)[:, None], centres)
+        squares = np.nansum((positions - centres[:, None]) ** 2, axis=(1, 2))
+        if spreads is not None and np.array_equal(groups, previous):
+            break
+        spreads = np.sqrt(np.maximum(squares / np.maximum(members, 1), 1.0))
+    return groups
+
 
 @dataclass(frozen=True)
 class MulticlassBottomUpHead:
@@ -90,6 +193,7 @@ class MulticlassBottomUpHead:
         max_peaks: candidate peaks per part.
         centred: the grid convention (see `posenn.heads.confmaps`); False for SLEAP's models.
         refinement: subpixel peak refinement, "parabola" or "integral" (see `peak_offsets`).
+        edges: skeleton edges as node index pairs, along which `group_parts` walks an animal.
     """
 
     n_nodes: int
@@ -99,6 +203,7 @@ class MulticlassBottomUpHead:
     max_peaks: int = 16
     centred: bool = True
     refinement: str = "parabola"
+    edges: tuple[tuple[int, int], ...] = ()
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         """The ground truth in this head's terms: every animal, `(batch, instances, nodes, 2)`."""
@@ -134,12 +239,18 @@ class MulticlassBottomUpHead:
         identity_values = np.zeros((batch, self.n_classes, nodes), np.float32)
         # A part's claim on an identity: its peak value times the identity's class map there, so a
         # weak stray peak on another part of the same animal does not win over the true part.
-        claims = values * peak_scores[..., None]  # (batch, nodes, peaks, classes)
-        for frame, node in np.argwhere(found.any(axis=-1)):
-            candidates = np.flatnonzero(found[frame, node])
-            identities = assign_identities(claims[frame, node, candidates], min_probability=peak_threshold)
-            assigned = identities >= 0
-            peak, identity = candidates[assigned], identities[assigned]
+        for frame in range(batch):
+            groups = group_parts(peaks[frame], found[frame], peak_scores[frame], self.n_classes, self.edges)
+            n_groups = groups.max() + 1
+            if n_groups == 0:
+                continue
+            assigned = groups >= 0  # (nodes, peaks)
+            evidence = np.zeros((n_groups, self.n_classes))
+            np.add.at(evidence, groups[assigned], values[frame][assigned])
+            evidence /= np.maximum(np.bincount(groups[assigned], minlength=n_groups), 1)[:, None]
+            identity_of = assign_identities(evidence)  # (groups,): every group gets one, n_groups <= n_classes
+            node, peak = np.nonzero(assigned)
+            identity = identity_of[groups[node, peak]]
             points[frame, identity, node] = peaks[frame, node, peak]
             point_scores[frame, identity, node] = peak_scores[frame, node, peak]
             identity_values[frame, identity, node] = values[frame, node, peak, identity]
