@@ -8,6 +8,9 @@ Cases (`--cases`, comma-separated):
   `--crowd-model`, tested on another (200 frames, seed 2);
 - `topdown`: the top-down pair (centroid + centered instance) on the same data, trained for the
   same wall-clock seconds as the bottom-up model of the case (`train.max_minutes`, split 3:8);
+- `changes`: the fly model trained and scored with each change of the recipe in `CHANGES` (the
+  loss weight of the fields, how limbs are assigned), one row per change, on the same held-out
+  frames, steps and seed;
 - `scaling`: the crowd model's time per frame on synthetic videos of 2, 4, 8 and 16 animals,
   split into the network's forward pass, peaks and limb scores on the device, and the
   assignment and grouping on the CPU.
@@ -20,9 +23,10 @@ number, missing the shortfall. The `grouping` column tells the grouping settings
 `posenn config` measured them, `plain` without instance-score filter, fragment joining or
 measured minimum of parts (min_points 2).
 
-Tables go to results/bottomup_flies.json, bottomup_crowd.json and bottomup_scaling.json.
+Tables go to results/bottomup_flies.json, bottomup_crowd.json, bottomup_changes.json and
+bottomup_scaling.json.
 
-    python benchmarks/bottomup.py [--cases flies,crowd,topdown,scaling] [--steps 800]
+    python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,scaling] [--steps 800]
         [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set model.output_stride=2 ...]
 """
 
@@ -57,6 +61,14 @@ CENTROID_SHARE = 3 / 11
 # Top-down training stops on its time budget well before this many steps.
 MAX_STEPS = 100_000
 PLAIN_GROUPING = {"min_points": 2, "min_instance_score": 0.0, "max_hop_length": None}
+# Changes of the bottom-up recipe, each measured on the flies: (change, training settings,
+# inference settings); empty settings are the defaults.
+CHANGES = [
+    ("before: fields weighted 1, limbs by line score", ["train.paf_weight=1.0"], {"limb_peak_weight": 0.0}),
+    ("limbs by line score + peak values", ["train.paf_weight=1.0"], {}),
+    ("fields weighted 0.1", ["train.paf_weight=0.1"], {}),
+    ("fields weighted as posenn config chooses", [], {}),
+]
 
 
 def with_inference(folder: Path, work: Path, settings: dict) -> Path:
@@ -154,6 +166,26 @@ def topdown_row(case: str, labels: Path, instances: str, seconds: float, truth: 
     return row
 
 
+def change_rows(steps: int, work: Path, default: tuple[Path, float] | None) -> list[dict]:
+    """The fly model with each change of `CHANGES`; models with the same training settings are
+    trained once (the model with the default settings is `default` when given)."""
+    trained: dict[tuple[str, ...], tuple[Path, float]] = {(): default} if default else {}
+    rows = []
+    for change, training, inference in CHANGES:
+        if tuple(training) not in trained:
+            torch.manual_seed(0)
+            trained[tuple(training)] = train_model(FLIES, "bottomup", work / f"change_{len(trained)}", steps, "predicted",
+                                                   ANY_ROTATION + training)
+        folder, seconds = trained[tuple(training)]
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        row = {"change": change, "paf_weight": config["train"]["paf_weight"],
+               "limb_peak_weight": inference.get("limb_peak_weight", config["inference"]["limb_peak_weight"]),
+               "training_steps": steps, "training_seconds": round(seconds, 1)}
+        row |= held_out([with_inference(folder, work, inference)], folder / "labels_val.slp", work, f"change_{len(rows)}")
+        rows.append(row)
+    return rows
+
+
 def crowd_videos(work: Path) -> tuple[Path, Path]:
     """Training and held-out labels of the 8-animal synthetic crowd."""
     train = generate(work / "crowd_train", animals=CROWD_ANIMALS, frames=600, size=CROWD_SIZE, seed=1)
@@ -163,7 +195,7 @@ def crowd_videos(work: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, scaling")
+    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, changes, scaling")
     parser.add_argument("--steps", type=int, default=800, help="training steps of each bottom-up model not given")
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
@@ -173,17 +205,21 @@ def main() -> None:
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     torch.manual_seed(0)
-    flies, crowd, scaling = [], [], []
+    flies, crowd, changes, scaling = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        flies_default = None
         if "flies" in cases:
             folder, seconds = args.flies_model, None
             if folder is None:
                 folder, seconds = train_model(FLIES, "bottomup", work / "flies", args.steps, "predicted", ANY_ROTATION + args.settings)
             flies += bottomup_rows("two flies", folder, seconds, args.steps, folder / "labels_val.slp",
                                   DATA / "centered_pair_low_quality.mp4", work, args.frames)
+            flies_default = (folder, seconds) if seconds and not args.settings else None
             if "topdown" in cases and seconds:
                 flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work))
+        if "changes" in cases:
+            changes = change_rows(args.steps, work, flies_default)
         if cases & {"crowd", "scaling"}:
             train, test = crowd_videos(work)
             folder, seconds = args.crowd_model, None
@@ -201,6 +237,8 @@ def main() -> None:
     for rows, name in ((flies, "flies"), (crowd, "crowd")):
         if rows:
             report(f"Bottom-up with default settings, held-out frames, {name} (CPU)", rows, f"bottomup_{name}")
+    if changes:
+        report(f"Bottom-up recipe changes, two flies, {args.steps} steps, held-out frames (CPU)", changes, "bottomup_changes")
     if scaling:
         report(f"Bottom-up time per frame as animals grow ({CROWD_SIZE}×{CROWD_SIZE} px, CPU)", scaling, "bottomup_scaling")
 
