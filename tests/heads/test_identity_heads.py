@@ -9,7 +9,9 @@ from posenn.heads.identity import (
     MulticlassTopDownHead,
     assign_identities,
     class_maps,
+    group_parts,
     sample_maps,
+    tree_order,
 )
 from posenn.models.model import ClassVectors, PoseModel
 from posenn.models.unet import UNet
@@ -68,6 +70,53 @@ def test_multiclass_bottomup_gives_a_missing_identity_no_instance():
     assert torch.isnan(points[0, 1]).all() and scores[0, 1] == 0
     torch.testing.assert_close(points[0, 2], poses[0, 0], atol=0.1, rtol=0)
 
+
+
+def test_tree_order_walks_the_skeleton_from_the_root():
+    order, parents = tree_order(5, [(0, 1), (1, 2), (1, 3)], root=1)
+    assert order[0] == 1 and set(order[1:4]) == {0, 2, 3} and order[4] == 4  # node 4 is not on the skeleton
+    assert parents.tolist() == [1, -1, 1, 1, -1]
+
+
+def test_group_parts_follows_each_leg_and_leaves_strays_out():
+    """Two animals side by side, each a body part and a three-part leg; the leg tip map also
+    fires at a stray between the two bodies and at a far spot. Each animal keeps its own peaks."""
+    bodies = np.array([[40.0, 50.0], [100.0, 50.0]])
+    legs = np.stack([bodies + [0.0, 12.0 * k] for k in range(1, 4)])  # (3 parts, animals, 2)
+    peaks = np.full((4, 4, 2), np.nan)
+    peaks[0, :2] = bodies[::-1]  # peak order says nothing of the animal
+    peaks[1:, :2] = legs
+    peaks[3, 2:] = [[70.0, 80.0], [10.0, 150.0]]  # a stray between the animals and one far away
+    found = ~np.isnan(peaks[..., 0])
+    scores = np.where(found, 0.9, 0.0)
+    scores[3, 2:] = [0.95, 0.95]  # the strays are stronger than the true tips
+    groups = group_parts(peaks, found, scores, max_animals=3, edges=[(0, 1), (1, 2), (2, 3)])
+    assert groups[0, 0] != groups[0, 1]
+    for animal, body_peak in ((0, 1), (1, 0)):  # animal 0's body is peak 1 of part 0
+        mine = groups[0, body_peak]
+        assert [groups[part, animal] for part in (1, 2, 3)] == [mine] * 3
+    assert (groups[3, 2:] == -1).all()
+
+
+def test_multiclass_bottomup_names_each_animal_by_the_mean_of_weak_class_evidence():
+    """Class maps that lean only slightly to the right identity, and to the wrong one at some
+    parts, still name every animal right, with all its parts: the evidence of its parts is
+    pooled before identities are assigned."""
+    nodes, stride = 6, 2
+    head = MulticlassBottomUpHead(nodes, 2, sigma=2.0, output_stride=stride, edges=tuple((k, k + 1) for k in range(nodes - 1)))
+    poses = np.stack([[30.0, 20.0] + np.arange(nodes)[:, None] * [0.0, 10.0], [70.0, 20.0] + np.arange(nodes)[:, None] * [0.0, 10.0]])
+    maps, _ = head.encode(torch.tensor(poses[None]).float(), (96, 96), torch.tensor([[0, 1]]))
+    lean = np.array([[1, -1, 1, 1, 0, 1], [1, 0, 1, 1, -1, 1]]) * 0.1  # (animals, nodes): at parts 1 and 4 one animal votes wrong
+    votes = torch.zeros(1, 2, 48, 48)
+    for animal in range(2):
+        for node in range(nodes):
+            x, y = (poses[animal, node] / stride).astype(int)
+            votes[0, animal, y - 2 : y + 3, x - 2 : x + 3] = 0.5 + lean[animal, node]
+            votes[0, 1 - animal, y - 2 : y + 3, x - 2 : x + 3] = 0.5 - lean[animal, node]
+    points, _, identity_scores = head.decode((maps, votes), peak_threshold=0.2)
+    for animal in range(2):
+        np.testing.assert_allclose(points[0, animal].numpy(), poses[animal], atol=0.5)
+    assert torch.all(identity_scores[0] > 0.5)
 
 def test_multiclass_topdown_targets_the_centred_animal_and_decodes_its_parts():
     head = MulticlassTopDownHead(2, 2.0, 2, crop_size=32, n_classes=3)
