@@ -16,7 +16,9 @@ Sets (`--sets`, comma-separated):
   and on detached features (the default), and a plain centered-instance model are trained. The
   detached model is scored frame by frame and with its class probabilities pooled along the
   tracker's tracklets (`posenn track --pool-identities`); the plain model's poses are tracked (two
-  tracks) and named by the size rule. Columns:
+  tracks) and named by the size rule; a multi-class bottom-up model trains on the same frames and
+  steps. `--fly-models` picks the rows (the centroid model trains only for top-down rows),
+  `--fly-overrides` changes the identity models' settings. Columns:
   `named_right` (share of ground-truth flies whose matched prediction, the nearest within
   `MATCH_PX`, carries the right name), `unmatched` (ground-truth flies with no prediction within
   `MATCH_PX`), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
