@@ -82,6 +82,7 @@ def assign_identities(probabilities: np.ndarray, min_probability: float = 0.0) -
     identities[rows[keep]] = columns[keep]
     return identities
 
+
 MAX_PART_COST = 4.5  # `group_parts`: a peak 3 spreads from where the part is expected (at peak value 1) is not the animal's
 
 SEED_SCORE_SHARE = 0.5  # `group_parts`: parts whose peaks can seed the animals, by their weakest peak against the best
@@ -115,8 +116,8 @@ def group_parts(
     `max_animals`). The animals start at the `n` strongest peaks of the seed part: of the parts
     whose `n`-th strongest peak is at least `SEED_SCORE_SHARE` of the best such, the one whose
     peaks lie farthest apart (two peaks of one part on the same animal, such as a left leg seen
-    as a right one, lie closer than two animals); a first pass gives each part's `n` strongest peaks to the
-    nearest animal centres. Then, until nothing changes, the parts are visited along the skeleton
+    as a right one, lie closer than two animals); a first pass gives each part's `n` strongest
+    peaks to the nearest animal centres. Then, until nothing changes, the parts are visited along the skeleton
     from the seed (`tree_order`) and each part's peaks go to the animals by Hungarian assignment
     on the cost `d² / 2r² - log(peak value)`: `d` is the distance to where the part is expected
     (the animal's peak of the previous part on the walk, or its centre where there is none) and
