@@ -18,7 +18,8 @@ Sets (`--sets`, comma-separated):
   tracker's tracklets (`posenn track --pool-identities`); the plain model's poses are tracked (two
   tracks) and named by the size rule; a multi-class bottom-up model trains on the same frames and
   steps. `--fly-models` picks the rows (the centroid model trains only for top-down rows),
-  `--fly-overrides` changes the identity models' settings. Columns:
+  `--fly-overrides` changes the identity models' settings (results/identity_flies.json holds
+  every row; a subset goes to identity_flies_ROWS.json). Columns:
   `named_right` (share of ground-truth flies whose matched prediction, the nearest within
   `MATCH_PX`, carries the right name), `unmatched` (ground-truth flies with no prediction within
   `MATCH_PX`), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
@@ -213,7 +214,9 @@ def main() -> None:
                 raise SystemExit(f"{FLIES} not found: the flies set needs the sample data (see shared/data/README.md).")
             title = (f"Two flies named by size, blocks of {args.block} frames: {args.fly_frames} train frames, "
                      f"{args.fly_steps} steps per pose model, centroid {args.fly_centroid_steps} (CPU)")
-            report(title, fly_rows(work, args), "identity_flies")
+            models = args.fly_models.split(",")
+            name = "identity_flies" if sorted(models) == sorted(FLY_MODELS) else "identity_flies_" + "_".join(models)
+            report(title, fly_rows(work, args), name)
 
 
 if __name__ == "__main__":
