@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from posenn.autoconfig import GROUPING_FRACTION, config_from_labels, grouping_defaults
+from posenn.autoconfig import FIELD_WEIGHT, GROUPING_FRACTION, config_from_labels, grouping_defaults
 from posenn.models.model import build_head
 
 
@@ -35,6 +35,7 @@ def test_bottomup_config_of_the_flies_measures_grouping(shared_file):
     assert 2 <= inference.min_points <= 12  # at most half of the 24 parts
     assert 0.0 < inference.min_instance_score <= GROUPING_FRACTION
     assert 0.0 < inference.max_hop_length <= inference.max_edge_length
+    assert config.train.paf_weight == FIELD_WEIGHT < 1.0  # the part maps lead the loss
     grouping = build_head(config).grouping
     assert grouping.min_points == inference.min_points and grouping.min_score == inference.min_instance_score
     assert grouping.max_hop_length == pytest.approx(inference.max_hop_length * config.data.scale)
