@@ -113,7 +113,7 @@ def track_command(
     devices: Annotated[Optional[str], typer.Option(help="Spread the inputs over these devices, one process each: cuda:0,cuda:1 or all.")] = None,
     runtime: Annotated[str, typer.Option(help="torch, or onnx (ONNX Runtime on the CPU, often faster there).")] = "torch",
     precision: Annotated[str, typer.Option(help="auto (16 on CUDA GPUs, else 32); 32; bf16 (CPUs with bfloat16 support, GPUs) or 16 (GPUs).")] = "auto",
-    decoders: Annotated[Optional[int], typer.Option(min=1, help="Video decoder threads (default: 1 on the CPU, up to 4 beside a GPU).")] = None,
+    decoders: Annotated[Optional[int], typer.Option(min=1, help="Video decoder threads (default: 2 on the CPU, up to 4 beside a GPU).")] = None,
     chunk_frames: Annotated[int, typer.Option(min=1, help="Predictions are saved every this many frames; a rerun continues from the last saved chunk.")] = 1024,
     shard: Annotated[Optional[str], typer.Option(help="K/N: predict only every N-th input from the K-th (K from 0), e.g. $SLURM_ARRAY_TASK_ID/4.")] = None,
     tracker: Annotated[str, typer.Option(help="Link instances across frames by oks, iou or centroid similarity; none to skip.")] = "oks",

@@ -60,7 +60,7 @@ class TrackOptions:
     frames: str | None = None
     quiet: bool = False
     tracker: TrackerOptions | None = None
-    decoders: int | None = None  # decoder threads; None: one on the CPU, more beside a GPU
+    decoders: int | None = None  # decoder threads; None: two on the CPU, up to four beside a GPU
     chunk_frames: int = 1024  # frames per saved chunk of predictions
     pool_identities: bool = False  # multi-class top-down with a tracker: names pooled along tracklets
 

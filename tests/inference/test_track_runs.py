@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,8 @@ def test_resumed_run_does_not_redo_saved_chunks(pair, clip, tmp_path, monkeypatc
     from posenn.inference import loop
 
     output = tmp_path / "out.slp"
-    options = TrackOptions(batch_size=8, max_instances=2, device="cpu", quiet=True, tracker=TrackerOptions(max_tracks=2), chunk_frames=40)
+    options = TrackOptions(batch_size=8, max_instances=2, device="cpu", quiet=True, tracker=TrackerOptions(max_tracks=2), chunk_frames=40,
+                           decoders=1)  # one decoder: the chunks are predicted in order
     real, calls = loop.chunk_part, []
 
     def crashing(prediction):
@@ -105,6 +107,13 @@ def test_resumed_run_does_not_redo_saved_chunks(pair, clip, tmp_path, monkeypatc
     labels = track(clip, pair, output, options)
     assert calls == list(range(160, 240, 8))  # only the batches of the two missing chunks
     assert {lf.frame_idx for lf in labels.labeled_frames} == set(range(240))
+
+
+def test_two_decoders_write_what_one_writes(pair, clip, tmp_path):
+    options = TrackOptions(batch_size=8, max_instances=2, device="cpu", quiet=True, tracker=TrackerOptions(max_tracks=2), chunk_frames=40)
+    for decoders in (1, 2):
+        track(clip, pair, tmp_path / f"decoders{decoders}.slp", replace(options, decoders=decoders))
+    assert_same_predictions(tmp_path / "decoders1.slp", tmp_path / "decoders2.slp")
 
 
 def test_several_inputs_go_to_one_folder_and_finished_ones_are_skipped(pair, clip, tmp_path):
