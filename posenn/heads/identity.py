@@ -238,8 +238,8 @@ class MulticlassBottomUpHead:
         points = np.full((batch, self.n_classes, nodes, 2), np.nan, np.float32)
         point_scores = np.zeros((batch, self.n_classes, nodes), np.float32)
         identity_values = np.zeros((batch, self.n_classes, nodes), np.float32)
-        # A part's claim on an identity: its peak value times the identity's class map there, so a
-        # weak stray peak on another part of the same animal does not win over the true part.
+        # Parts are grouped into animals by position first; each animal is then named by its
+        # class maps averaged over its parts, once per frame.
         for frame in range(batch):
             groups = group_parts(peaks[frame], found[frame], peak_scores[frame], self.n_classes, self.edges)
             n_groups = groups.max() + 1

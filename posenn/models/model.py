@@ -150,11 +150,18 @@ def build_head(config: Config) -> Head:
     if model.type == "bottomup":
         return bottomup_head(config)
     if model.type == "multiclass_bottomup":
-        edges = tuple((nodes.index(source), nodes.index(destination)) for source, destination in config.data.skeleton.edges)
-        return MulticlassBottomUpHead(len(nodes), n_classes(config), max_peaks=config.inference.max_instances, edges=edges, **maps)
+        return MulticlassBottomUpHead(
+            len(nodes), n_classes(config), max_peaks=config.inference.max_instances, edges=tuple(edge_indices(config)), **maps
+        )
     if model.type == "multiclass_topdown":
         return MulticlassTopDownHead(len(nodes), crop_size=crop_size(config), n_classes=n_classes(config), **maps)
     return SingleInstanceHead(len(nodes), **maps)
+
+
+def edge_indices(config: Config) -> list[tuple[int, int]]:
+    """The skeleton's edges as `(source, destination)` node indices."""
+    nodes = config.data.skeleton.nodes
+    return [(nodes.index(source), nodes.index(destination)) for source, destination in config.data.skeleton.edges]
 
 
 def anchor_index(config: Config) -> int | None:
@@ -191,8 +198,7 @@ def crop_size(config: Config) -> int:
 def bottomup_head(config: Config) -> BottomUpHead:
     """A bottom-up head whose fields follow the skeleton's edges (a spanning forest of them)."""
     nodes = config.data.skeleton.nodes
-    edges = [(nodes.index(source), nodes.index(destination)) for source, destination in config.data.skeleton.edges]
-    forest = spanning_edges(len(nodes), edges)
+    forest = spanning_edges(len(nodes), edge_indices(config))
     if not forest:
         raise PosennError("data.skeleton.edges is empty: bottom-up models group parts along the skeleton's edges.")
     inference = config.inference
