@@ -32,8 +32,9 @@ CLASS_VECTOR_WEIGHT = 0.05
 CLASS_MAP_WEIGHT = 0.1
 # Weight of the part affinity fields of bottom-up models against the part maps. The fields cover
 # far more pixels than the maps' peaks and, weighted 1, they took the network from the maps: on
-# the two-fly sample (800 steps) OKS mAP 0.142 at 1, 0.184 at 0.1, 0.317 at 0.03, with every frame
-# still grouped into its two flies (benchmarks/bottomup.py --cases changes).
+# the two-fly sample (800 steps, limbs ranked with peak values) OKS mAP 0.157 at 1, 0.211 at 0.1,
+# 0.324 at 0.03, with every frame still grouped into its two flies (benchmarks/bottomup.py --cases
+# changes).
 FIELD_WEIGHT = 0.03
 # Centered-instance crops add this fraction of the animal size (and 8 px) as margin.
 CROP_MARGIN = 0.2
