@@ -21,7 +21,7 @@ already on this machine. Results go to benchmarks/results/sleapnn_comparison.jso
 
     python benchmarks/sleapnn_comparison.py --install             # once: sleap-nn into --venv
     python benchmarks/sleapnn_comparison.py --steps 1000 --frames 1100
-    python benchmarks/sleapnn_comparison.py --steps 1000 --frames 1100 --size 1024   # the sample in a 1024×1024 frame
+    python benchmarks/sleapnn_comparison.py --steps 500 --frames 1100 --size 1024 --skip-bf16-training  # the sample in a 1024×1024 frame
 """
 
 from __future__ import annotations
@@ -301,7 +301,7 @@ def predict_commands(venv: Path, posenn_pairs: dict[str, list[Path]], sleap_nn_d
         "posenn": posenn_command("posenn", "matched", "torch"),
         "posenn-onnx": posenn_command("posenn-onnx", "matched", "onnx"),
         "posenn-fast": posenn_command("posenn-fast", "fast", "torch"),
-        "posenn-bf16": posenn_command("posenn-bf16", "bf16", "torch"),
+        **({"posenn-bf16": posenn_command("posenn-bf16", "bf16", "torch")} if "bf16" in posenn_pairs else {}),
         "sleap-nn": [str(venv / "bin" / "sleap-nn"), "predict", "-i", str(video),
                      *sum((["-m", str(d)] for d in sleap_nn_dirs), []), "-o", str(work / "sleap-nn.slp"),
                      "--frames", frames, "-b", str(INFERENCE_BATCH), "--peak_threshold", str(PEAK_THRESHOLD),
@@ -353,6 +353,8 @@ def parse_args() -> argparse.Namespace:
                         help="posenn's PyTorch inference precision (default bf16).")
     parser.add_argument("--size", type=int, choices=(384, 1024), default=384,
                         help="384: the sample as it is; 1024: centred in a 1024×1024 frame (as long_video.py), where decoding weighs more.")
+    parser.add_argument("--skip-bf16-training", action="store_true",
+                        help="Leave out the pair trained in bf16-mixed (its two trainings are the longest at 1024).")
     parser.add_argument("--work", type=Path, help="Keep splits, configs, models, logs here (default: a temporary folder).")
     return parser.parse_args()
 
@@ -369,8 +371,8 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     epochs = max(1, args.steps // STEPS_PER_EPOCH)
     steps = epochs * STEPS_PER_EPOCH
     configs = {t: posenn_config(t, train, val, work / "posenn_models" / t, epochs, args.learning_rate) for t in MODEL_TYPES}
-    bf16_configs = {f"{t}_bf16": with_overrides(c, ["train.precision=bf16-mixed", f"train.run_dir={c.train.run_dir}_bf16"])
-                    for t, c in configs.items()}
+    bf16_configs = {} if args.skip_bf16_training else {
+        f"{t}_bf16": with_overrides(c, ["train.precision=bf16-mixed", f"train.run_dir={c.train.run_dir}_bf16"]) for t, c in configs.items()}
     fast_centroid = with_overrides(configs["centroid"], [
         f"data.scale={round(configs['centroid'].data.scale / 2, 3)}", f"train.run_dir={work / 'posenn_models' / 'centroid_fast'}"])
 
@@ -379,8 +381,9 @@ def compare(args: argparse.Namespace, work: Path) -> None:
     fast_training = train_posenn({"centroid_fast": fast_centroid}, work) + posenn_training[1:]
     sleap_nn_training, sleap_nn_dirs = train_sleap_nn(args.venv, configs, train, val, work)
     matched_dirs = [config.train.run_dir for config in configs.values()]
-    pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]],
-             "bf16": [config.train.run_dir for config in bf16_configs.values()]}
+    pairs = {"matched": matched_dirs, "fast": [fast_centroid.train.run_dir, matched_dirs[1]]}
+    if bf16_configs:
+        pairs["bf16"] = [config.train.run_dir for config in bf16_configs.values()]
     commands = predict_commands(args.venv, pairs, sleap_nn_dirs, frames, args.precision, work, video)
     inference = {name: run_measured(command, work / f"{name}_predict.log", work) for name, command in commands.items()}
 
@@ -390,8 +393,9 @@ def compare(args: argparse.Namespace, work: Path) -> None:
 
     rows = [row(f"posenn --precision {args.precision}", "posenn", posenn_training),
             row("posenn --runtime onnx", "posenn-onnx", posenn_training),
-            row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training),
-            row(f"posenn trained bf16-mixed, --precision {args.precision}", "posenn-bf16", bf16_training)]
+            row(f"posenn fast --precision {args.precision}", "posenn-fast", fast_training)]
+    if bf16_configs:
+        rows.append(row(f"posenn trained bf16-mixed, --precision {args.precision}", "posenn-bf16", bf16_training))
     theirs = row("sleap-nn", "sleap-nn", sleap_nn_training)
     name = "sleapnn_comparison" if args.size == 384 else f"sleapnn_comparison_{args.size}"
     report(f"posenn vs sleap-nn, top-down flies at {args.size}×{args.size}: {steps} steps per model, {args.frames} frames predicted, "
