@@ -10,60 +10,107 @@ the batch, repeated for a few rounds (one join per instance and round).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
-def skeleton_hops(n_nodes: int, edges: list[tuple[int, int]]) -> np.ndarray:
+@functools.lru_cache(maxsize=32)
+def skeleton_hops(n_nodes: int, edges: tuple[tuple[int, int], ...]) -> np.ndarray:
     """`(nodes, nodes)` number of edges on the path between two parts; inf across trees, 0 on
-    the diagonal."""
+    the diagonal. Computed once per skeleton: the array is shared and read-only."""
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
     from scipy.sparse.csgraph import shortest_path
 
     pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n_nodes, n_nodes))
-    return shortest_path(graph, directed=False, unweighted=True)
+    hops = shortest_path(graph, directed=False, unweighted=True)
+    hops.setflags(write=False)
+    return hops
 
 
-def compact(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`(batch, n)` bool → the indices where it is True, first in each row, `(batch, k)`, and
-    which of them are real `(batch, k)` (k: the most True in a row)."""
-    k = int(mask.sum(axis=1).max(initial=0))
-    index = np.argsort(~mask, axis=1, kind="stable")[:, :k]
-    return index, np.take_along_axis(mask, index, axis=1)
+def held_parts(instance: np.ndarray, node: np.ndarray, n_instances: int, n_nodes: int) -> np.ndarray:
+    """`(instances, nodes)` bool, the parts each instance holds, from the instance and the node
+    of each found peak (`(found,)` each)."""
+    parts = np.zeros((n_instances, n_nodes), dtype=bool)
+    parts[instance, node] = True
+    return parts
+
+
+def joinable_pairs(
+    frame: np.ndarray, incomplete: np.ndarray, target: np.ndarray, parts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of instances that may ever join: of one frame, the first incomplete, the second a
+    target, with no part in common (parts only gather as fragments join, so two instances that
+    share a part never join, nor do the instances they become part of).
+
+    Args:
+        frame: `(instances,)` frame of each instance in the batch.
+        incomplete, target: `(instances,)` bool, instances missing parts, instances that may
+            take fragments.
+        parts: `(instances, nodes)` bool, the parts each instance holds.
+
+    Returns:
+        first, second: `(pairs,)` the instances of each pair.
+    """
+    first, second = np.flatnonzero(incomplete), np.flatnonzero(target)
+    i, j = np.nonzero((frame[first][:, None] == frame[second][None, :]) & (first[:, None] != second[None, :]))
+    first, second = first[i], second[j]
+    packed = np.packbits(parts, axis=1)  # (instances, bytes) the parts as bits
+    apart = ~(packed[first] & packed[second]).any(axis=1)
+    return first[apart], second[apart]
 
 
 def near_pairs(
-    peaks: np.ndarray, label: np.ndarray, sources: np.ndarray, targets: np.ndarray, hops: np.ndarray, max_hop_length: float
-) -> tuple[np.ndarray, ...]:
-    """Pairs of a source and a target peak of two instances of one frame within `max_hop_length`
+    peaks: np.ndarray, label: np.ndarray, first: np.ndarray, second: np.ndarray, hops: np.ndarray, max_hop_length: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each pair of instances of one frame, the pairs of their peaks within `max_hop_length`
     per skeleton edge between their parts (peaks of one part or of unconnected parts are never
     near).
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN where missing.
-        label: `(batch, nodes * peaks)` instance of each peak (vertex = `node * peaks + peak`).
-        sources, targets: `(batch, nodes * peaks)` bool, the peaks that may pair (found ones).
+        label: `(batch, nodes * peaks)` instance of each peak (vertex = `node * peaks + peak`),
+            -1 where missing.
+        first, second: `(pairs,)` the instances of each pair, of one frame.
         hops: `(nodes, nodes)` from `skeleton_hops`.
         max_hop_length: the longest distance per skeleton edge.
 
     Returns:
-        frame, u, v: `(pairs,)` frame in the batch, the source and the target vertex.
-        ratio: `(pairs,)` their distance over the hops between their parts.
+        first, second: `(near,)` the instances of each pair of near peaks (first's peak, second's
+            peak).
+        ratio: `(near,)` their distance over the hops between their parts.
     """
     batch, nodes, n_peaks, _ = peaks.shape
-    flat = peaks.reshape(batch, nodes * n_peaks, 2).astype(np.float32)
-    node = np.repeat(np.arange(nodes), n_peaks)
-    (source, source_real), (target, target_real) = compact(sources), compact(targets)
-    pair_hops = hops[node[source][:, :, None], node[target][:, None, :]]  # (batch, sources, targets)
-    a, b = (np.take_along_axis(flat, index[..., None], axis=1) for index in (source, target))
-    dx, dy = (a[:, :, None, axis] - b[:, None, :, axis] for axis in (0, 1))
+    flat = peaks.reshape(batch * nodes * n_peaks, 2).astype(np.float32)
+    pair, u, v = peak_pairs(label.reshape(-1), first, second)
+    dx, dy = (flat[u, axis] - flat[v, axis] for axis in (0, 1))
     squared = dx * dx + dy * dy
+    pair_hops = hops[u // n_peaks % nodes, v // n_peaks % nodes]
     linked = np.isfinite(pair_hops) & (pair_hops > 0)
-    reach = (max_hop_length * np.where(linked, pair_hops, 0)) ** 2
-    differ = np.take_along_axis(label, source, axis=1)[:, :, None] != np.take_along_axis(label, target, axis=1)[:, None, :]
-    frame, i, j = np.nonzero(source_real[:, :, None] & target_real[:, None, :] & linked & differ & (squared <= reach))
-    ratio = np.sqrt(squared[frame, i, j]) / pair_hops[frame, i, j]
-    return frame, source[frame, i], target[frame, j], ratio
+    near = linked & (squared <= (max_hop_length * np.where(linked, pair_hops, 0)) ** 2)
+    return first[pair[near]], second[pair[near]], np.sqrt(squared[near]) / pair_hops[near]
+
+
+def peak_pairs(label: np.ndarray, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of a peak of `first` and a peak of `second`, for each pair of instances.
+
+    Args:
+        label: `(peaks,)` instance of each peak of the batch, -1 where missing.
+        first, second: `(pairs,)` the instances of each pair.
+
+    Returns:
+        pair, u, v: `(peak pairs,)` the pair of instances, the peak of its first and of its second.
+    """
+    found = np.flatnonzero(label >= 0)
+    order = np.argsort(label[found], kind="stable")
+    members, owner = found[order], label[found][order]  # found peaks, grouped by instance
+    start_a, start_b = np.searchsorted(owner, first), np.searchsorted(owner, second)
+    count_b = np.searchsorted(owner, second, side="right") - start_b
+    count = (np.searchsorted(owner, first, side="right") - start_a) * count_b
+    pair = np.repeat(np.arange(len(first)), count)
+    index = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)  # within the pair's peak pairs
+    return pair, members[start_a[pair] + index // count_b[pair]], members[start_b[pair] + index % count_b[pair]]
 
 
 def join_fragments(
@@ -95,10 +142,13 @@ def join_fragments(
     node_of_vertex = np.broadcast_to(np.repeat(np.arange(nodes), n_peaks), label.shape)
     found = label >= 0
     size = np.bincount(label[found], minlength=n_instances)
+    frame = np.zeros(n_instances, dtype=np.int64)
+    frame[label[found]] = np.nonzero(found)[0]
     # Complete instances neither take nor give parts; sizes only grow, so targets stay targets.
     target = (size >= min_size) & (size < nodes)
-    frame, u, v, ratio = near_pairs(peaks, label, found & (size[label] < nodes), found & target[label], hops, max_hop_length)
-    first, second, ratio = nearest_of_each_pair(label[frame, u], label[frame, v], ratio, n_instances)
+    parts = held_parts(label[found], node_of_vertex[found], n_instances, nodes)
+    first, second = joinable_pairs(frame, size < nodes, target, parts)
+    first, second, ratio = nearest_of_each_pair(*near_pairs(peaks, label, first, second, hops, max_hop_length), n_instances)
     renumber = np.arange(n_instances)  # original instance → the instance it is now part of
     for _ in range(nodes):  # each round joins at least one fragment, and at most nodes - 1 join one animal
         if not len(first):
@@ -106,8 +156,7 @@ def join_fragments(
         found = label >= 0
         current = renumber[label[found]]
         size = np.bincount(current, minlength=n_instances)
-        parts = np.zeros((n_instances, nodes), dtype=bool)
-        parts[current, node_of_vertex[found]] = True
+        parts = held_parts(current, node_of_vertex[found], n_instances, nodes)
         smaller = (size[first] < size[second]) | ((size[first] == size[second]) & (first > second))
         allowed = smaller & ~(parts[first] & parts[second]).any(axis=1)
         if not allowed.any():

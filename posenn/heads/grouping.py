@@ -46,35 +46,76 @@ def assign_limbs(scores: np.ndarray, candidates: np.ndarray, ranking: np.ndarray
             peak values, see `BottomUpHead.limb_peak_weight`); the line scores when None.
 
     Returns:
-        The kept limbs, with their line scores.
+        The kept limbs, with their line scores, ordered by frame, edge and source peak.
+    """
+    batch, n_edges, n_sources, n_destinations = candidates.shape
+    ranking = (scores if ranking is None else ranking).reshape(batch * n_edges, n_sources, n_destinations)
+    allowed = candidates.reshape(batch * n_edges, n_sources, n_destinations)  # one assignment problem per (frame, edge)
+    has_source, has_destination = allowed.any(axis=2), allowed.any(axis=1)  # (problems, peaks)
+    sources_used, destinations_used = has_source.sum(axis=1), has_destination.sum(axis=1)
+    one_side = (sources_used == 1) | (destinations_used == 1)
+    several = (sources_used > 1) & (destinations_used > 1)
+    best = best_limbs(ranking[one_side], allowed[one_side])
+    optimal = optimal_limbs(ranking[several], allowed[several], has_source[several], has_destination[several])
+    problem = np.concatenate([np.flatnonzero(one_side)[best[0]], np.flatnonzero(several)[optimal[0]]])
+    source, destination = np.concatenate([best[1], optimal[1]]), np.concatenate([best[2], optimal[2]])
+    order = np.lexsort((source, problem))
+    problem, source, destination = problem[order], source[order], destination[order]
+    frame, edge = problem // n_edges, problem % n_edges
+    score = np.minimum(scores[frame, edge, source, destination], 1.0).astype(np.float32)
+    return Limbs(frame, edge, source, destination, score)
+
+
+def best_limbs(ranking: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one allowed limb of highest ranking of each problem (the first in row-major order on
+    ties), for problems with a single source or a single destination peak.
+
+    Args:
+        ranking, allowed: `(problems, sources, destinations)`, each problem with some allowed limb.
+
+    Returns:
+        problem, source, destination: `(problems,)` indices.
+    """
+    n_problems, n_sources, n_destinations = allowed.shape
+    masked = np.where(allowed, ranking, -np.inf).reshape(n_problems, n_sources * n_destinations)
+    best = np.argmax(masked, axis=1)
+    return np.arange(n_problems), best // n_destinations, best % n_destinations
+
+
+def optimal_limbs(
+    ranking: np.ndarray, allowed: np.ndarray, has_source: np.ndarray, has_destination: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-to-one allowed limbs of highest total ranking of each problem (Hungarian, on the
+    peaks that have an allowed limb; the most allowed limbs first, disallowed ones rank -1e6).
+
+    Args:
+        ranking, allowed: `(problems, sources, destinations)`.
+        has_source, has_destination: `(problems, sources)` and `(problems, destinations)`, peaks
+            with an allowed limb, more than one of each in every problem.
+
+    Returns:
+        problem, source, destination: `(limbs,)` indices, by problem and source.
     """
     from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
 
-    ranking = scores if ranking is None else ranking
-    rows: list[tuple[int, int, np.ndarray, np.ndarray]] = []
-    for frame, edge in np.argwhere(candidates.any(axis=(2, 3))):
-        allowed = candidates[frame, edge]
-        sources, destinations = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
-        sub_allowed = allowed[np.ix_(sources, destinations)]
-        if len(sources) == 1 or len(destinations) == 1:
-            sub_scores = np.where(sub_allowed, ranking[frame, edge][np.ix_(sources, destinations)], -np.inf)
-            best = np.unravel_index(np.argmax(sub_scores), sub_scores.shape)
-            picked = (np.array([best[0]]), np.array([best[1]]))
-        else:
-            sub_scores = np.where(sub_allowed, ranking[frame, edge][np.ix_(sources, destinations)], -1e6)
-            picked = linear_sum_assignment(sub_scores, maximize=True)
-            keep = sub_allowed[picked]
-            picked = (picked[0][keep], picked[1][keep])
-        rows.append((frame, edge, sources[picked[0]], destinations[picked[1]]))
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return Limbs(empty, empty, empty, empty, np.zeros(0, dtype=np.float32))
-    frame = np.concatenate([np.full(len(s), f) for f, _, s, _ in rows])
-    edge = np.concatenate([np.full(len(s), e) for _, e, s, _ in rows])
-    source = np.concatenate([s for _, _, s, _ in rows])
-    destination = np.concatenate([d for _, _, _, d in rows])
-    score = np.minimum(scores[frame, edge, source, destination], 1.0).astype(np.float32)
-    return Limbs(frame, edge, source, destination, score)
+    rows, columns = compact(has_source), compact(has_destination)  # peaks with limbs first, in order
+    filled = np.where(allowed, ranking, -1e6)
+    filled = np.take_along_axis(np.take_along_axis(filled, rows[:, :, None], axis=1), columns[:, None, :], axis=2)
+    sizes = zip(has_source.sum(axis=1).tolist(), has_destination.sum(axis=1).tolist())
+    picked = [linear_sum_assignment(filled[p, :n_rows, :n_columns], maximize=True) for p, (n_rows, n_columns) in enumerate(sizes)]
+    problem = np.repeat(np.arange(len(picked)), np.array([len(row) for row, _ in picked], dtype=np.int64))
+    none = [np.zeros(0, dtype=np.int64)]
+    source = rows[problem, np.concatenate(none + [row for row, _ in picked])]
+    destination = columns[problem, np.concatenate(none + [column for _, column in picked])]
+    keep = allowed[problem, source, destination]
+    return problem[keep], source[keep], destination[keep]
+
+
+def compact(mask: np.ndarray) -> np.ndarray:
+    """`(rows, n)` bool → `(rows, k)` the indices where it is True first in each row, in order,
+    then others (k: the most True in a row)."""
+    k = int(mask.sum(axis=1).max(initial=0))
+    return np.argsort(~mask, axis=1, kind="stable")[:, :k]
 
 
 @dataclass(frozen=True)
@@ -141,7 +182,8 @@ def assemble_instances(
     if max_hop_length and len(labels) > 1:
         label = np.full(found.shape, -1, dtype=np.int64)
         label[found] = instance_of
-        label, limb_total = join_fragments(peaks, label, limb_total, skeleton_hops(nodes, edges), max_hop_length, min_points)
+        hops = skeleton_hops(nodes, tuple(map(tuple, edge_array.tolist())))
+        label, limb_total = join_fragments(peaks, label, limb_total, hops, max_hop_length, min_points)
         instance_of = label[found]
     size = np.bincount(instance_of, minlength=len(labels))
     score = limb_total / max(len(edges), 1)

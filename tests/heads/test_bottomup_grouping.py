@@ -28,9 +28,10 @@ def decode(poses: np.ndarray, size: tuple[int, int] = (128, 256), **grouping) ->
 
 
 def test_skeleton_hops_count_edges_and_separate_trees():
-    hops = skeleton_hops(5, [(0, 1), (1, 2), (3, 4)])
+    hops = skeleton_hops(5, ((0, 1), (1, 2), (3, 4)))
     assert hops[0, 2] == 2 and hops[2, 0] == 2 and hops[1, 1] == 0
     assert np.isinf(hops[0, 3]) and hops[3, 4] == 1
+    assert skeleton_hops(5, ((0, 1), (1, 2), (3, 4))) is hops and not hops.flags.writeable  # once per skeleton
 
 
 def test_near_pairs_scale_the_reach_by_hops():
@@ -38,16 +39,14 @@ def test_near_pairs_scale_the_reach_by_hops():
     peaks[0, 0, 0] = [0, 0]
     peaks[0, 2, 0] = [30, 40]  # 50 px away, two hops: 25 px per hop
     peaks[0, 0, 1] = [-3, -4]  # a second peak of part 0: 5 px from the first (one part: never near), 27.5 px per hop from part 2
-    hops = skeleton_hops(3, [(0, 1), (1, 2)])  # vertex = node * 2 + peak
-    label = np.arange(6)[None]  # every peak its own instance
-    found = ~np.isnan(peaks.reshape(1, 6, 2)[..., 0])
-    frame, u, v, ratio = near_pairs(peaks, label, found, found, hops, 25.0)
-    assert sorted(zip(u.tolist(), v.tolist())) == [(0, 4), (4, 0)] and frame.tolist() == [0, 0]
+    hops = skeleton_hops(3, ((0, 1), (1, 2)))  # vertex = node * 2 + peak
+    label = np.where(np.isnan(peaks.reshape(1, 6, 2)[..., 0]), -1, np.arange(6))  # every peak its own instance
+    first, second = np.array([0, 0, 1, 1, 4, 4]), np.array([1, 4, 0, 4, 0, 1])  # every pair of found peaks
+    near_first, near_second, ratio = near_pairs(peaks, label, first, second, hops, 25.0)
+    assert sorted(zip(near_first.tolist(), near_second.tolist())) == [(0, 4), (4, 0)]
     np.testing.assert_allclose(ratio, [25.0, 25.0], rtol=1e-6)
-    only_part_two = found & (np.arange(6) // 2 == 2)
-    assert near_pairs(peaks, label, found, only_part_two, hops, 25.0)[2].tolist() == [4]  # targets: part 2
-    assert len(near_pairs(peaks, label, found, found, hops, 24.9)[0]) == 0
-    assert len(near_pairs(peaks, np.zeros_like(label), found, found, hops, 25.0)[0]) == 0  # one instance
+    assert near_pairs(peaks, label, first[:3], second[:3], hops, 25.0)[1].tolist() == [4]  # only the pairs asked
+    assert len(near_pairs(peaks, label, first, second, hops, 24.9)[0]) == 0
 
 
 def test_missing_middle_part_splits_the_animal_and_joining_mends_it():
