@@ -5,7 +5,9 @@ grouping yields the animal in pieces. A piece joins a larger instance of the sam
 two hold no part in common (so it may be that instance's missing parts) and are close for the
 skeleton: some part of the piece lies within `hops × max_hop_length` of some part of the instance,
 `hops` being the number of skeleton edges between the two parts. All of it is array operations on
-the batch, repeated for a few rounds (one join per instance and round).
+the batch, repeated for a few rounds (one join per instance and round); distances are measured
+only between the peaks of instances that may ever join (see `joinable_pairs`), so the work grows
+with the fragments, not with the square of the peaks.
 """
 
 from __future__ import annotations

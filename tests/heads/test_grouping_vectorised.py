@@ -58,10 +58,9 @@ def random_scene(rng: np.random.Generator, batch: int = 3, animals: int = 4, n_p
             centre = rng.uniform(0, 60, 2)
             present = np.flatnonzero(rng.random(nodes) < 0.8)
             pieces = rng.integers(0, rng.integers(1, 4), len(present))  # fragment of each present part
-            for node, piece in zip(present, pieces):
-                peak = animal
-                peaks[frame, node, peak] = centre + rng.normal(0, 8, 2)
-                label[frame, node, peak] = n_instances + piece
+            for node, piece in zip(present, pieces):  # the animal's peak of each part: peak `animal`
+                peaks[frame, node, animal] = centre + rng.normal(0, 8, 2)
+                label[frame, node, animal] = n_instances + piece
             n_instances += 3
         stray = rng.integers(animals, n_peaks, size=2)
         for node, peak in zip(rng.integers(0, nodes, 2), stray):
