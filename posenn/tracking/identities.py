@@ -7,12 +7,20 @@ the evidence of all of a tracklet's frames decides its name:
 
 1. the online pass links the detections and flags breaks; tracklets are the pieces between breaks;
 2. each tracklet's evidence for identity `k` is the sum of `log p_k` over its detections, and its
-   pooled probabilities are the softmax of that evidence (the posterior of independent frames
-   under a uniform prior): near 1 for a long, consistent tracklet, the crop's own for a lone one;
-3. per frame, identities go to detections by Hungarian assignment on their tracklets' pooled
-   probabilities (each identity at most once per frame; a detection left over, such as a stray
-   detection beside a long-tracked animal, gets none), so the tracker and the identity model
-   agree: a tracklet keeps one name unless a rival tracklet in some frame is surer of it.
+   pooled log-probabilities are the log-softmax of that evidence (the log-posterior of independent
+   frames under a uniform prior): near 0 for the favoured identity of a long, consistent tracklet,
+   the crop's own for a lone one;
+3. per frame, identities go to detections by Hungarian assignment maximising the sum of their
+   tracklets' pooled log-probabilities (each identity at most once per frame; where a frame has
+   more detections than identities, those of the longest tracklets take part and the others,
+   such as a stray detection beside long-tracked animals, get none), so the tracker and
+   the identity model agree: a tracklet keeps one name unless a rival tracklet in some frame is
+   surer of it. The assignment runs on logs, not on the probabilities: when a biased class model
+   favours the same identity for both animals of a frame, both tracklets' pooled probabilities of
+   the other identity underflow to ~0 and every assignment scores the same, while the logs
+   (e.g. -49 against -90 over a 100-frame block) still tell which tracklet is the likelier
+   (on the two-fly sample, 0.917 of the flies named right on probabilities, 0.972 on logs;
+   benchmarks/identity.py --sets flies --fly-models detached,pooled).
 """
 
 from __future__ import annotations
@@ -29,9 +37,9 @@ from posenn.tracking.postprocess import split_tracklets
 MIN_PROBABILITY = 1e-4  # floor of a class probability before its log: one confident mistake costs at most log(1e4)
 
 
-def pooled_probabilities(tracklets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """`(detections, classes)` class probabilities of each detection's tracklet: the softmax of
-    its summed log-probabilities (a detection's own when untracked, -1).
+def pooled_log_probabilities(tracklets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """`(detections, classes)` log class probabilities of each detection's tracklet: the
+    log-softmax of its summed log-probabilities (a detection's own when untracked, -1).
 
     Args:
         tracklets: `(detections,)` tracklet ids, -1 = untracked.
@@ -44,8 +52,7 @@ def pooled_probabilities(tracklets: np.ndarray, probabilities: np.ndarray) -> np
         sums = np.zeros((tracklets.max() + 1, probabilities.shape[1]))
         np.add.at(sums, tracklets[tracked], log_p[tracked])
         evidence = np.where(tracked[:, None], sums[np.maximum(tracklets, 0)], log_p)
-    pooled = np.exp(evidence - evidence.max(axis=1, keepdims=True))
-    return pooled / pooled.sum(axis=1, keepdims=True)
+    return evidence - np.logaddexp.reduce(evidence, axis=1, keepdims=True)
 
 
 def pooled_identities(
@@ -66,9 +73,25 @@ def pooled_identities(
     detections = online_pass(frames, options or TrackerOptions())
     if len(detections.ids) != len(probabilities):
         raise ValueError(f"{len(detections.ids)} detections but {len(probabilities)} rows of class probabilities")
-    pooled = pooled_probabilities(split_tracklets(detections.ids, detections.breaks), probabilities)
+    tracklets = split_tracklets(detections.ids, detections.breaks)
+    pooled = pooled_log_probabilities(tracklets, probabilities)
+    lengths = np.where(tracklets >= 0, np.bincount(np.maximum(tracklets, 0))[np.maximum(tracklets, 0)], 1)
     identities = np.full(len(probabilities), -1, np.int64)
     starts = np.flatnonzero(np.r_[True, detections.frame_idx[1:] != detections.frame_idx[:-1]])
     for start, stop in zip(starts, np.r_[starts[1:], len(probabilities)]):
-        identities[start:stop] = assign_identities(pooled[start:stop])
+        identities[start:stop] = frame_identities(pooled[start:stop], lengths[start:stop])
+    return identities
+
+
+def frame_identities(log_probabilities: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Identities of one frame's detections: Hungarian on `(detections, classes)` pooled
+    log-probabilities among the detections of the `classes` longest tracklets (`(detections,)`
+    lengths, first detections first on ties); the others get -1.
+
+    A detection left out costs nothing in the sum of logs, so without the choice by length a
+    lone stray, near-uniform, would take the name that a long tracklet holds with less certainty.
+    """
+    chosen = np.argsort(-lengths, kind="stable")[: log_probabilities.shape[1]]
+    identities = np.full(len(lengths), -1, np.int64)
+    identities[chosen] = assign_identities(log_probabilities[chosen], min_probability=-np.inf)  # logs: keep every pair
     return identities

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from posenn.tracking import FrameInstances
-from posenn.tracking.identities import pooled_identities, pooled_probabilities
+from posenn.tracking.identities import frame_identities, pooled_identities, pooled_log_probabilities
 
 from .test_similarity import animal
 
@@ -41,9 +41,26 @@ def test_extra_detections_get_no_identity_and_rows_must_match():
         pooled_identities(two_animals(6, probabilities, stray_at=3), probabilities[:12])
 
 
-def test_pooled_probabilities_multiply_the_frames_of_a_tracklet():
+def test_pooled_log_probabilities_multiply_the_frames_of_a_tracklet():
     probabilities = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
-    pooled = pooled_probabilities(np.array([0, 0, -1]), probabilities)
-    np.testing.assert_allclose(pooled[0], [0.9, 0.1])  # 0.45 : 0.05
+    pooled = pooled_log_probabilities(np.array([0, 0, -1]), probabilities)
+    np.testing.assert_allclose(np.exp(pooled[0]), [0.9, 0.1])  # 0.45 : 0.05
     np.testing.assert_allclose(pooled[1], pooled[0])
-    np.testing.assert_allclose(pooled[2], [0.2, 0.8])
+    np.testing.assert_allclose(np.exp(pooled[2]), [0.2, 0.8])
+
+
+def test_a_biased_model_still_names_the_likelier_tracklet():
+    """Both animals look more like identity 1 to the model in every frame (0.38 and 0.29 for
+    identity 0, as on the fly sample); pooled over 100 frames both tracklets' probabilities of
+    identity 0 underflow, but the first animal is the likelier identity 0 in every frame."""
+    frames = 100
+    probabilities = np.tile([[0.38, 0.62], [0.29, 0.71]], (frames, 1))
+    assert np.exp(pooled_log_probabilities(np.tile([0, 1], frames), probabilities)[:2, 0]).max() < 1e-20
+    identities = pooled_identities(two_animals(frames, probabilities), probabilities)
+    np.testing.assert_array_equal(identities, np.tile([0, 1], frames))
+
+
+def test_frame_identities_leave_out_the_shortest_tracklets():
+    log_probabilities = np.log([[0.6, 0.4], [1e-20, 1.0], [1e-30, 1.0]])  # a lone stray first, then two long tracklets
+    np.testing.assert_array_equal(frame_identities(log_probabilities, np.array([1, 100, 100])), [-1, 0, 1])
+    np.testing.assert_array_equal(frame_identities(log_probabilities[:1], np.array([1])), [0])
