@@ -75,12 +75,20 @@ def pooled_identities(
         raise ValueError(f"{len(detections.ids)} detections but {len(probabilities)} rows of class probabilities")
     tracklets = split_tracklets(detections.ids, detections.breaks)
     pooled = pooled_log_probabilities(tracklets, probabilities)
-    lengths = np.where(tracklets >= 0, np.bincount(np.maximum(tracklets, 0))[np.maximum(tracklets, 0)], 1)
+    lengths = tracklet_lengths(tracklets)
     identities = np.full(len(probabilities), -1, np.int64)
     starts = np.flatnonzero(np.r_[True, detections.frame_idx[1:] != detections.frame_idx[:-1]])
     for start, stop in zip(starts, np.r_[starts[1:], len(probabilities)]):
         identities[start:stop] = frame_identities(pooled[start:stop], lengths[start:stop])
     return identities
+
+
+def tracklet_lengths(tracklets: np.ndarray) -> np.ndarray:
+    """`(detections,)` the number of detections in each detection's tracklet (`(detections,)` ids,
+    -1 = untracked, which count 1)."""
+    tracked = tracklets >= 0
+    counts = np.bincount(tracklets[tracked], minlength=tracklets.max(initial=0) + 1)
+    return np.where(tracked, counts[np.maximum(tracklets, 0)], 1)
 
 
 def frame_identities(log_probabilities: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from posenn.tracking import FrameInstances
-from posenn.tracking.identities import frame_identities, pooled_identities, pooled_log_probabilities
+from posenn.tracking.identities import frame_identities, pooled_identities, pooled_log_probabilities, tracklet_lengths
 
 from .test_similarity import animal
 
@@ -64,3 +64,10 @@ def test_frame_identities_leave_out_the_shortest_tracklets():
     log_probabilities = np.log([[0.6, 0.4], [1e-20, 1.0], [1e-30, 1.0]])  # a lone stray first, then two long tracklets
     np.testing.assert_array_equal(frame_identities(log_probabilities, np.array([1, 100, 100])), [-1, 0, 1])
     np.testing.assert_array_equal(frame_identities(log_probabilities[:1], np.array([1])), [0])
+
+
+def test_untracked_detections_count_one_and_lengthen_no_tracklet():
+    tracklets = np.array([-1, -1, -1, 0, 1, 1])
+    np.testing.assert_array_equal(tracklet_lengths(tracklets), [1, 1, 1, 1, 2, 2])
+    np.testing.assert_array_equal(tracklet_lengths(np.array([-1, -1])), [1, 1])
+    assert tracklet_lengths(np.zeros(0, dtype=np.int64)).shape == (0,)
