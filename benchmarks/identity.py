@@ -17,16 +17,17 @@ Sets (`--sets`, comma-separated):
   detached model is scored frame by frame and with its class probabilities pooled along the
   tracker's tracklets (`posenn track --pool-identities`); the plain model's poses are tracked (two
   tracks) and named by the size rule; a multi-class bottom-up model trains on the same frames and
-  steps. `--fly-models` picks the rows (the centroid model trains only for top-down rows),
+  steps, scored frame by frame (`bottomup`) and pooled along tracklets (`bottomup_pooled`).
+  `--fly-models` picks the rows (the centroid model trains only for top-down rows),
   `--fly-overrides` changes the identity models' settings (results/identity_flies.json holds
   every row; a subset goes to identity_flies_ROWS.json). Columns:
-  `named_right` (share of ground-truth flies whose matched prediction, the nearest within
-  `MATCH_PX`, carries the right name), `unmatched` (ground-truth flies with no prediction within
-  `MATCH_PX`), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
+  `named_right` (share of ground-truth flies whose matched prediction, the nearest within 20 px,
+  carries the right name: `posenn.evaluation.identity`), `unmatched` (ground-truth flies with no
+  prediction within 20 px), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
 
     python benchmarks/identity.py [--sets synthetic,flies] [--steps 3000] [--animals 2] [--size 160]
         [--fps 5] [--fly-steps 800] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
-        [--fly-models shared,detached,pooled,plain,bottomup] [--fly-overrides KEY=VALUE ...] [--work DIR]
+        [--fly-models shared,detached,pooled,plain,bottomup,bottomup_pooled] [--fly-overrides KEY=VALUE ...] [--work DIR]
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 import sleap_io as sio
-from scipy.optimize import linear_sum_assignment
 
 from common import report, train_model
+from posenn.evaluation.identity import named_right
 from posenn.evaluation.pose import evaluate_labels
 from posenn.evaluation.tracking import evaluate_tracking
 from posenn.inference.run import TrackOptions, track
@@ -52,7 +53,6 @@ from posenn.tracking.naming import name_tracks_by_length
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FLIES = DATA / "centered_pair_predictions.slp"
 FLY_NAMES = ["female", "male"]  # largest first, as scripts/fly_identities.py names them
-MATCH_PX = 20.0  # a ground-truth animal is matched by a prediction whose mean part distance is within this
 
 
 def identity_row(name: str, folders: list[Path], seconds: float, test_labels: Path, work: Path) -> dict:
@@ -91,35 +91,6 @@ def fly_sets(work: Path, train_frames: int, block: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def mean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`(n, nodes, 2)` and `(m, nodes, 2)` instances → `(n, m)` mean distance over the parts both
-    have (inf where they share none)."""
-    distance = np.linalg.norm(a[:, None] - b[None], axis=-1)  # (n, m, nodes)
-    shared = ~np.isnan(distance)
-    total = np.where(shared, distance, 0.0).sum(axis=-1)
-    return np.where(shared.any(axis=-1), total / np.maximum(shared.sum(axis=-1), 1), np.inf)
-
-
-def named_right(truth: sio.Labels, predictions: sio.Labels) -> tuple[float, int]:
-    """Share of ground-truth instances whose matched prediction (one-to-one, nearest, within
-    `MATCH_PX`) has the same track name, and the number left unmatched."""
-    by_frame = {lf.frame_idx: lf.instances for lf in predictions.labeled_frames}
-    right = total = unmatched = 0
-    for lf in truth.labeled_frames:
-        gt, pred = lf.instances, by_frame.get(lf.frame_idx, [])
-        total += len(gt)
-        matched = {}
-        if pred:
-            cost = mean_distance(np.stack([i.numpy() for i in gt]), np.stack([i.numpy() for i in pred]))
-            rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
-            matched = {r: c for r, c in zip(rows, cols) if cost[r, c] <= MATCH_PX}
-        unmatched += len(gt) - len(matched)
-        for r, c in matched.items():
-            name = pred[c].track.name if pred[c].track is not None else None
-            right += name == gt[r].track.name
-    return right / max(total, 1), unmatched
-
-
 def fly_row(name: str, truth: sio.Labels, predictions: sio.Labels, named: sio.Labels, seconds: float) -> dict:
     """Pose figures of `predictions` and identity figures of `named` (the same poses, named)."""
     pose = evaluate_labels(truth, predictions)
@@ -136,13 +107,14 @@ def fly_row(name: str, truth: sio.Labels, predictions: sio.Labels, named: sio.La
     }
 
 
-FLY_MODELS = ("shared", "detached", "pooled", "plain", "bottomup")
+FLY_MODELS = ("shared", "detached", "pooled", "plain", "bottomup", "bottomup_pooled")
 
 
 def fly_rows(work: Path, args: argparse.Namespace) -> list[dict]:
     """The rows of `args.fly_models` on the fly blocks: multi-class top-down with class features
     shared with the maps (as before) or detached, frame by frame; detached, pooled along
-    tracklets; the plain centered-instance model (tracked, named by size); multi-class bottom-up."""
+    tracklets; the plain centered-instance model (tracked, named by size); multi-class bottom-up,
+    frame by frame and pooled along tracklets."""
     models = args.fly_models.split(",")
     unknown = sorted(set(models) - set(FLY_MODELS))
     if unknown:
@@ -167,10 +139,15 @@ def fly_rows(work: Path, args: argparse.Namespace) -> list[dict]:
         predictions = track(test_labels, [centroid, plain], work / "fly_plain.slp", TrackOptions(quiet=True))
         named, _ = name_tracks_by_length(predictions, FLY_NAMES, front="head", back="abdomen")
         rows.append(fly_row("centered_instance + tracker + size", truth, predictions, named, centroid_seconds + seconds))
-    if "bottomup" in models:
+    if {"bottomup", "bottomup_pooled"} & set(models):
         bottomup, seconds = train_model(train_labels, "multiclass_bottomup", work / "fly_bottomup", steps, "user", args.fly_overrides)
-        predictions = track(test_labels, [bottomup], work / "fly_bottomup.slp", TrackOptions(quiet=True))
-        rows.append(fly_row("multiclass_bottomup", truth, predictions, predictions, seconds))
+        if "bottomup" in models:
+            predictions = track(test_labels, [bottomup], work / "fly_bottomup.slp", TrackOptions(quiet=True))
+            rows.append(fly_row("multiclass_bottomup", truth, predictions, predictions, seconds))
+        if "bottomup_pooled" in models:
+            options = TrackOptions(quiet=True, tracker=TrackerOptions(), pool_identities=True)
+            pooled = track(test_labels, [bottomup], work / "fly_bottomup_pooled.slp", options)
+            rows.append(fly_row("... bottom-up, pooled along tracklets", truth, pooled, pooled, seconds))
     return rows
 
 

@@ -3,9 +3,10 @@ track names, so every frame is labelled without frame-to-frame linking.
 
 - Multi-class bottom-up: part maps plus one class map per identity (Gaussians at all parts of
   the animal with that identity). Detected parts are first grouped into animals by where they
-  lie (`group_parts`: one peak per part and animal, each part to the nearest animal centre), then
-  each animal gets the identity whose class map is highest on average over all its parts
-  (Hungarian across the frame's animals). A class map read at one part is a weak vote when the
+  lie (`group_parts`: one peak per part and animal, walking the skeleton), each animal with its
+  class maps averaged over all its parts as class probabilities (`decode_animals`); identities
+  then go to the frame's animals by Hungarian assignment, as for top-down (or pooled along
+  tracklets, `posenn.tracking.identities`). A class map read at one part is a weak vote when the
   identities differ only subtly (two flies of different sizes); giving each part the identity
   whose map is highest there scrambles parts of two animals, while the mean over an animal's
   parts names it right (benchmarks/identity.py --sets flies).
@@ -85,7 +86,11 @@ def assign_identities(probabilities: np.ndarray, min_probability: float = 0.0) -
 
 MAX_PART_COST = 4.5  # `group_parts`: a peak 3 spreads from where the part is expected (at peak value 1) is not the animal's
 
+MIN_CLASS_VALUE = 1e-3  # `decode_animals`: floor of an animal's mean class-map value (the maps are not bounded below)
+
 SEED_SCORE_SHARE = 0.5  # `group_parts`: parts whose peaks can seed the animals, by their weakest peak against the best
+
+SEED_TRIALS = 3  # `group_parts`: seed parts tried; on the flies one named 0.875 right, two 0.930, three 0.950, four 0.949
 
 
 def tree_order(n_nodes: int, edges: Sequence[tuple[int, int]], root: int) -> tuple[list[int], np.ndarray]:
@@ -113,18 +118,12 @@ def group_parts(
     """Group one frame's part peaks into animals by position, at most one peak per part and animal.
 
     The number of animals `n` is the median number of peaks of the parts found (at most
-    `max_animals`). The animals start at the `n` strongest peaks of the seed part: of the parts
-    whose `n`-th strongest peak is at least `SEED_SCORE_SHARE` of the best such, the one whose
-    peaks lie farthest apart (two peaks of one part on the same animal, such as a left leg seen
-    as a right one, lie closer than two animals); a first pass gives each part's `n` strongest
-    peaks to the nearest animal centres. Then, until nothing changes, the parts are visited along the skeleton
-    from the seed (`tree_order`) and each part's peaks go to the animals by Hungarian assignment
-    on the cost `d² / 2r² - log(peak value)`: `d` is the distance to where the part is expected
-    (the animal's peak of the previous part on the walk, or its centre where there is none) and
-    `r` the animal's spread (root-mean-square distance of its parts from its centre). So a weak
-    stray peak loses to the true part farther out, and a leg tip follows its own leg. A peak
-    costing more than `MAX_PART_COST` is left out (the animal's own part was not found). Each
-    centre and spread then move to those of the animal's peaks.
+    `max_animals`). The animals start at the `n` strongest peaks of a seed part: of the parts
+    whose `n`-th strongest peak is at least `SEED_SCORE_SHARE` of the best such, the
+    `SEED_TRIALS` whose peaks lie farthest apart (two peaks of one part on the same animal, such
+    as a left leg seen as a right one, lie closer than two animals) are each tried
+    (`grow_animals`), and the grouping of least total cost is kept: a stray peak far from both
+    animals can make a part's peaks lie farthest apart, and from it both animals grow on one.
 
     Args:
         peaks: `(nodes, peaks, 2)` xy, NaN where no peak.
@@ -132,17 +131,14 @@ def group_parts(
         scores: `(nodes, peaks)` peak values (positive).
         max_animals: at most this many animals.
         edges: skeleton edges as node index pairs; none: every part is expected at the centre.
+        iterations: at most this many passes over the skeleton per seed.
 
     Returns:
         `(nodes, peaks)` animal index of each peak, -1 for peaks left out.
     """
-    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
-
-    n_nodes = len(found)
-    groups = np.full(found.shape, -1, dtype=np.int64)
     counts = found.sum(axis=-1)
     if not counts.any():
-        return groups
+        return np.full(found.shape, -1, dtype=np.int64)
     n_animals = int(min(max_animals, np.ceil(np.median(counts[counts > 0]))))
     order = np.argsort(np.where(found, -scores, np.inf), axis=-1)  # (nodes, peaks), strongest first
     strongest = found & (np.argsort(order, axis=-1) < n_animals)
@@ -150,17 +146,46 @@ def group_parts(
     confident = np.flatnonzero(weakest >= SEED_SCORE_SHARE * weakest.max())
     tops = peaks[confident[:, None], order[confident, :n_animals]]  # (confident, animals, 2)
     separation = np.linalg.norm(tops[:, :, None] - tops[:, None], axis=-1) + np.where(np.eye(n_animals, dtype=bool), np.inf, 0)
-    seed = int(confident[np.argmax(separation.min(axis=(1, 2)))])
+    seeds = confident[np.argsort(-separation.min(axis=(1, 2)), kind="stable")[:SEED_TRIALS]]
+    trials = [grow_animals(peaks, found, scores, strongest, peaks[seed, order[seed, :n_animals]], seed, edges, iterations) for seed in seeds]
+    return min(trials, key=lambda trial: trial[1])[0]
+
+
+def grow_animals(
+    peaks: np.ndarray, found: np.ndarray, scores: np.ndarray, strongest: np.ndarray, centres: np.ndarray, seed: int,
+    edges: Sequence[tuple[int, int]], iterations: int,
+) -> tuple[np.ndarray, float]:
+    """`group_parts` from one seed: animals start at `(animals, 2)` `centres` (the seed part's
+    strongest peaks); a first pass gives each part's `(nodes, peaks)` `strongest` peaks to the
+    nearest centres. Then, until nothing changes, the parts are visited along the skeleton from
+    the seed (`tree_order`) and each part's peaks go to the animals by Hungarian assignment on the
+    cost `d² / 2r² - log(peak value)`: `d` is the distance to where the part is expected (the
+    animal's peak of the previous part on the walk, or its centre where there is none) and `r`
+    the animal's spread (root-mean-square distance of its parts from its centre). So a weak stray
+    peak loses to the true part farther out, and a leg tip follows its own leg. A peak costing
+    more than `MAX_PART_COST` is left out (the animal's own part was not found). Each centre and
+    spread then move to those of the animal's peaks.
+
+    Returns:
+        `(nodes, peaks)` animal index of each peak (-1: left out), and the last pass's total
+        cost (`MAX_PART_COST` for each part an animal lacks).
+    """
+    from scipy.optimize import linear_sum_assignment  # imported when used: scipy is slow to import
+
+    n_animals, n_nodes = len(centres), len(found)
+    groups = np.full(found.shape, -1, dtype=np.int64)
     walk, parents = tree_order(n_nodes, edges, seed)
-    centres, spreads = peaks[seed, order[seed, :n_animals]], None  # (animals, 2), (animals,)
+    spreads = None  # (animals,)
     log_scores = np.log(np.maximum(scores, 1e-6))
     for _ in range(iterations):
         previous = groups.copy()
         positions = np.full((n_animals, n_nodes, 2), np.nan)  # each animal's peak of each part, as assigned
+        total = 0.0
         for node in walk:
             candidates = np.flatnonzero(strongest[node] if spreads is None else found[node])
             groups[node] = -1
             if not len(candidates):
+                total += MAX_PART_COST * n_animals
                 continue
             expected = centres
             if spreads is not None and parents[node] >= 0:
@@ -171,6 +196,7 @@ def group_parts(
                 cost = np.concatenate([cost, np.full((len(candidates), len(candidates)), MAX_PART_COST)], axis=1)
             rows, animals = linear_sum_assignment(cost)
             kept = animals < n_animals
+            total += cost[rows[kept], animals[kept]].sum() + MAX_PART_COST * (n_animals - kept.sum())
             groups[node, candidates[rows[kept]]] = animals[kept]
             positions[animals[kept], node] = peaks[node, candidates[rows[kept]]]
         members = (~np.isnan(positions[..., 0])).sum(axis=1)  # (animals,)
@@ -179,7 +205,7 @@ def group_parts(
         if spreads is not None and np.array_equal(groups, previous):
             break
         spreads = np.sqrt(np.maximum(squares / np.maximum(members, 1), 1.0))
-    return groups
+    return groups, float(total)
 
 
 @dataclass(frozen=True)
@@ -217,13 +243,18 @@ class MulticlassBottomUpHead:
         maps = gaussian_maps(points, height, width, stride, sigma, centred)
         return maps, class_maps(points, classes, self.n_classes, height, width, stride, sigma, centred)
 
-    def decode(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Part maps and class maps → one instance per identity, in identity order.
+    def decode_animals(
+        self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Part maps and class maps → up to `n_classes` animals per frame, grouped by position
+        (`group_parts`) but not yet named, and each animal's class probabilities: its class maps
+        averaged over its parts (floored at `MIN_CLASS_VALUE`), normalised to sum 1.
 
         Returns:
-            points: `(batch, classes, nodes, 2)` xy in input pixels, NaN where not found.
+            points: `(batch, classes, nodes, 2)` xy in input pixels, NaN where not found (all NaN
+                in the slots beyond the frame's animals).
             point_scores: `(batch, classes, nodes)` peak values.
-            identity_scores: `(batch, classes)` mean class-map value at the instance's parts.
+            class_probabilities: `(batch, classes, classes)` per animal slot (uniform where empty).
         """
         maps, identity_maps = (output.detach().float() for output in outputs)
         batch, nodes = maps.shape[:2]
@@ -237,26 +268,42 @@ class MulticlassBottomUpHead:
 
         points = np.full((batch, self.n_classes, nodes, 2), np.nan, np.float32)
         point_scores = np.zeros((batch, self.n_classes, nodes), np.float32)
-        identity_values = np.zeros((batch, self.n_classes, nodes), np.float32)
-        # Parts are grouped into animals by position first; each animal is then named by its
-        # class maps averaged over its parts, once per frame.
+        evidence = np.ones((batch, self.n_classes, self.n_classes))
         for frame in range(batch):
             groups = group_parts(peaks[frame], found[frame], peak_scores[frame], self.n_classes, self.edges)
             n_groups = groups.max() + 1
             if n_groups == 0:
                 continue
             assigned = groups >= 0  # (nodes, peaks)
-            evidence = np.zeros((n_groups, self.n_classes))
-            np.add.at(evidence, groups[assigned], values[frame][assigned])
-            evidence /= np.maximum(np.bincount(groups[assigned], minlength=n_groups), 1)[:, None]
-            identity_of = assign_identities(evidence)  # (groups,): every group gets one, n_groups <= n_classes
+            sums = np.zeros((n_groups, self.n_classes))
+            np.add.at(sums, groups[assigned], values[frame][assigned])
+            evidence[frame, :n_groups] = sums / np.maximum(np.bincount(groups[assigned], minlength=n_groups), 1)[:, None]
             node, peak = np.nonzero(assigned)
-            identity = identity_of[groups[node, peak]]
-            points[frame, identity, node] = peaks[frame, node, peak]
-            point_scores[frame, identity, node] = peak_scores[frame, node, peak]
-            identity_values[frame, identity, node] = values[frame, node, peak, identity]
-        n_found = (~np.isnan(points[..., 0])).sum(axis=-1)
-        identity_scores = (identity_values.sum(axis=-1) / np.maximum(n_found, 1)).astype(np.float32)
+            points[frame, groups[node, peak], node] = peaks[frame, node, peak]
+            point_scores[frame, groups[node, peak], node] = peak_scores[frame, node, peak]
+        evidence = np.maximum(evidence, MIN_CLASS_VALUE)
+        probabilities = (evidence / evidence.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return torch.from_numpy(points), torch.from_numpy(point_scores), torch.from_numpy(probabilities)
+
+    def decode(self, outputs: tuple[torch.Tensor, torch.Tensor], peak_threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Part maps and class maps → one instance per identity, in identity order: the animals
+        of `decode_animals`, named once per frame (`assign_identities` on their class probabilities).
+
+        Returns:
+            points: `(batch, classes, nodes, 2)` xy in input pixels, NaN where not found.
+            point_scores: `(batch, classes, nodes)` peak values.
+            identity_scores: `(batch, classes)` the instance's probability of its identity.
+        """
+        animals, animal_scores, probabilities = (t.numpy() for t in self.decode_animals(outputs, peak_threshold))
+        points = np.full_like(animals, np.nan)
+        point_scores = np.zeros_like(animal_scores)
+        identity_scores = np.zeros(animal_scores.shape[:2], np.float32)
+        for frame in range(len(animals)):
+            present = np.flatnonzero(~np.isnan(animals[frame, ..., 0]).all(axis=-1))
+            identity = assign_identities(probabilities[frame, present])  # every animal gets one: at most n_classes
+            points[frame, identity] = animals[frame, present]
+            point_scores[frame, identity] = animal_scores[frame, present]
+            identity_scores[frame, identity] = probabilities[frame, present, identity]
         return torch.from_numpy(points), torch.from_numpy(point_scores), torch.from_numpy(identity_scores)
 
 

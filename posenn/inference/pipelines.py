@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 
 from posenn.data.cache import unscale_points
@@ -46,14 +45,16 @@ class WholeFramePipeline:
         """The instances of every frame of the batch, as arrays."""
         scale = self.scales[0]
         outputs = self.model.model(batch.images(scale, self.channels))
-        points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
         centred = self.model.config.model.grid == "centre"
+        if isinstance(self.model.head, MulticlassBottomUpHead):  # animals first, named once per frame like top-down's
+            points, point_scores, probabilities = self.model.head.decode_animals(outputs, self.peak_threshold)
+            points = clip_to_frames(unscale_points(points.numpy(), scale, centred), batch.sizes)
+            prediction = BatchPrediction.from_points(batch.indices, points, point_scores.numpy())
+            return prediction.with_assigned_identities(probabilities.numpy())
+        points, point_scores, scores = decode_instances(self.model.head, outputs, self.peak_threshold)
         points = clip_to_frames(unscale_points(points.float().cpu().numpy(), scale, centred), batch.sizes)
         point_scores, scores = point_scores.float().cpu().numpy(), scores.float().cpu().numpy()
-        identities = None
-        if isinstance(self.model.head, MulticlassBottomUpHead):  # one instance per identity, in identity order
-            identities = np.broadcast_to(np.arange(points.shape[1]), points.shape[:2])
-        return BatchPrediction.from_points(batch.indices, points, point_scores, scores, identities, self.duplicate_oks)
+        return BatchPrediction.from_points(batch.indices, points, point_scores, scores, duplicate_oks=self.duplicate_oks)
 
 
 class TopDownPipeline:

@@ -38,8 +38,8 @@ class FramePrediction:
         scores: `(instances,)` instance scores.
         identities: `(instances,)` index into the model's classes, -1 for none; None for models
             without identities.
-        class_probabilities: `(instances, classes)` of top-down identity models, before the
-            identities are assigned.
+        class_probabilities: `(instances, classes)` of identity models, before the identities
+            are assigned.
     """
 
     frame_idx: int
@@ -88,7 +88,7 @@ class BatchPrediction:
         valid: `(batch, slots)` bool: the slot holds an instance that is kept.
         identities: `(batch, slots)` index into the model's classes, -1 for none; None for
             models without identities.
-        class_probabilities: `(batch, slots, classes)` of top-down identity models; None for others.
+        class_probabilities: `(batch, slots, classes)` of identity models; None for others.
     """
 
     indices: np.ndarray

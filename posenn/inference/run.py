@@ -62,7 +62,7 @@ class TrackOptions:
     tracker: TrackerOptions | None = None
     decoders: int | None = None  # decoder threads; None: two on the CPU, up to four beside a GPU
     chunk_frames: int = 1024  # frames per saved chunk of predictions
-    pool_identities: bool = False  # multi-class top-down with a tracker: names pooled along tracklets
+    pool_identities: bool = False  # identity models with a tracker: names pooled along tracklets
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
@@ -306,11 +306,10 @@ def link_tracks(stores: list[PredictionStore], run: Prepared) -> tuple[list[sio.
     of its instances in chunk order, from the tracker run over the video's chunks in bounded
     memory; None when an identity model names the tracks frame by frame or there is no tracker.
 
-    A top-down identity model with a tracker and `pool_identities` names the tracks by its class
+    An identity model with a tracker and `pool_identities` names the tracks by its class
     probabilities pooled along the tracker's tracklets (`posenn.tracking.identities`)."""
     tracker = run.options.tracker
-    pooled = run.options.pool_identities and run.last_model.config.model.type == "multiclass_topdown"
-    if run.identity_tracks and tracker is not None and pooled:
+    if run.identity_tracks and tracker is not None and run.options.pool_identities:
         per_video = []
         for store in stores:
             probabilities = np.concatenate([chunk.class_probabilities for chunk in store.chunks()])

@@ -33,7 +33,7 @@ class Chunk:
         point_scores: `(instances, nodes)` float32.
         scores: `(instances,)` float32 instance scores.
         identities: `(instances,)` int32 index into the model's classes, -1 for none.
-        class_probabilities: `(instances, classes)` float32 of top-down identity models, before
+        class_probabilities: `(instances, classes)` float32 of identity models, before
             the identities were assigned; `(instances, 0)` for other models.
     """
 

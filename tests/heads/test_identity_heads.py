@@ -117,6 +117,12 @@ def test_multiclass_bottomup_names_each_animal_by_the_mean_of_weak_class_evidenc
     for animal in range(2):
         np.testing.assert_allclose(points[0, animal].numpy(), poses[animal], atol=0.5)
     assert torch.all(identity_scores[0] > 0.5)
+    animals, _, probabilities = head.decode_animals((maps, votes), peak_threshold=0.2)
+    np.testing.assert_allclose(probabilities.sum(dim=-1).numpy(), 1.0, rtol=1e-6)
+    for slot in range(2):  # the animals unnamed, in grouping order, each with its pooled evidence
+        animal = int(np.argmin(np.abs(animals[0, slot, 0, 0].item() - poses[:, 0, 0])))
+        assert probabilities[0, slot].argmax().item() == animal and probabilities[0, slot].max() > 0.5
+
 
 def test_multiclass_topdown_targets_the_centred_animal_and_decodes_its_parts():
     head = MulticlassTopDownHead(2, 2.0, 2, crop_size=32, n_classes=3)
