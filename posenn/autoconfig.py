@@ -120,8 +120,9 @@ def grouping_defaults(points: list[np.ndarray], edges: list[tuple[int, int]]) ->
     """Bottom-up grouping measured on the labels: fewest parts and lowest instance score an
     animal may have, and the longest limb (99th percentile, pixels; None without a labeled limb).
 
-    The instance score of a labeled animal with perfect fields is the share of the skeleton
-    forest's edges whose two parts are labeled (see `grouping.GroupedInstances.scores`).
+    The instance score of a labeled animal with perfect maps and fields is the share of its
+    labeled parts and of the skeleton forest's edges whose two parts are labeled, together
+    (see `grouping.GroupedInstances.scores`).
     """
     frames = [frame_points for frame_points in points if len(frame_points)]
     instances = np.concatenate(frames) if frames else np.zeros((0, 0, 2))
@@ -129,7 +130,8 @@ def grouping_defaults(points: list[np.ndarray], edges: list[tuple[int, int]]) ->
     pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     both = labeled[:, pairs[:, 0]] & labeled[:, pairs[:, 1]]  # (instances, edges)
     parts = np.percentile(labeled.sum(axis=1), GROUPING_PERCENTILE) if len(labeled) else 2
-    completeness = np.percentile(both.mean(axis=1), GROUPING_PERCENTILE) if len(both) and len(pairs) else 0.0
+    supported = (both.sum(axis=1) + labeled.sum(axis=1)) / max(both.shape[1] + labeled.shape[1], 1)
+    completeness = np.percentile(supported, GROUPING_PERCENTILE) if len(labeled) else 0.0
     lengths = np.linalg.norm(instances[:, pairs[:, 0]] - instances[:, pairs[:, 1]], axis=-1)[both]
     longest = round(float(np.percentile(lengths, 99)), 1) if len(lengths) else None
     min_points = max(2, int(GROUPING_FRACTION * parts))

@@ -130,6 +130,26 @@ def test_points_outside_the_frame_are_not_labeled_and_absent_animals_get_no_inst
     np.testing.assert_array_equal(labels[1].instances[0].numpy(), video.points[1, 0])
 
 
+def test_parts_under_a_body_drawn_above_are_hidden_and_legs_hide_nothing():
+    video = synth.synthesize(animals=2, frames=1, size=256, seed=0)
+    lengths = np.full(2, skeleton.body_length(256))
+    points = video.points.copy()
+    points[0, 1] = points[0, 0] + (100.0, 0.0)
+    thorax, abdomen, head = (points[0, 0, k] for k in (skeleton.THORAX, skeleton.ABDOMEN, skeleton.HEAD))
+    points[0, 1] += thorax - points[0, 1, skeleton.ABDOMEN]  # animal 1's abdomen on animal 0's thorax
+    hidden = render.hidden_points(points, lengths, 256)
+    assert hidden[0, 0, skeleton.THORAX] and not hidden[0, 1].any()
+    under_body = render.hidden_points(points[:, ::-1], lengths, 256)  # drawn the other way round
+    assert not under_body[0, 1, skeleton.THORAX]
+    assert render.hidden_points(points[:, :1], lengths[:1], 256).sum() == 0
+
+    crowd = synth.synthesize(animals=8, frames=40, size=256, seed=1)
+    labeled = ~np.isnan(crowd.points[..., 0])
+    assert 0.01 < crowd.hidden[labeled].mean() < 0.2
+    assert not (crowd.hidden & ~labeled).any()
+    assert not crowd.hidden[:, -1].any()  # the animal drawn last is under nobody
+
+
 def test_generate_writes_a_video_and_labels_that_load_back(tmp_path: Path):
     settings = dict(animals=2, frames=30, size=128, seed=7, identity=True)
     slp_path = synth.generate(tmp_path / "demo", **settings)
@@ -148,7 +168,9 @@ def test_generate_writes_a_video_and_labels_that_load_back(tmp_path: Path):
     for frame in labels:
         assert all(type(instance) is sio.Instance for instance in frame.instances)
         assert [instance.track.name for instance in frame.instances] == ["animal_0", "animal_1"]
-        points.append([instance.numpy() for instance in frame.instances])
+        points.append([instance.numpy(invisible_as_nan=False) for instance in frame.instances])
+        visible = [instance.points["visible"] for instance in frame.instances]
+        np.testing.assert_array_equal(~np.array(visible), expected.hidden[frame.frame_idx])
     np.testing.assert_array_equal(np.array(points), expected.points)
 
     capture = cv2.VideoCapture(str(moved / "synth.mp4"))

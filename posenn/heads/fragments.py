@@ -1,8 +1,9 @@
 """Join fragments of one animal: parts cut off from their instance by a missed part or a weak limb.
 
-When a part in the middle of the skeleton is not found, or a limb's field is too weak to keep,
-grouping yields the animal in pieces. A piece joins a larger instance of the same frame when the
-two hold no part in common (so it may be that instance's missing parts) and are close for the
+When a part in the middle of the skeleton is not found (e.g. hidden under another animal), or a
+limb's field is too weak to keep, grouping yields the animal in pieces. A piece joins a larger
+instance (or, when the animal's hub is hidden, a larger piece) of the same frame when the two
+hold no part in common (so it may be that instance's missing parts) and are close for the
 skeleton: some part of the piece lies within `hops × max_hop_length` of some part of the instance,
 `hops` being the number of skeleton edges between the two parts. All of it is array operations on
 the batch, repeated for a few rounds (one join per instance and round); distances are measured
@@ -15,6 +16,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+MIN_TARGET_PARTS = 2  # a piece takes fragments once it holds a limb: lone peaks never gather
 
 
 @functools.lru_cache(maxsize=32)
@@ -116,13 +119,14 @@ def peak_pairs(label: np.ndarray, first: np.ndarray, second: np.ndarray) -> tupl
 
 
 def join_fragments(
-    peaks: np.ndarray, label: np.ndarray, limb_total: np.ndarray, hops: np.ndarray, max_hop_length: float, min_size: int
+    peaks: np.ndarray, label: np.ndarray, limb_total: np.ndarray, hops: np.ndarray, max_hop_length: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relabel peaks so that fragments join the instance whose missing parts they are.
 
     In each round every fragment picks the nearest larger instance it may join (smallest hop
-    ratio) among those with at least `min_size` parts (stray peaks do not gather into new
-    instances); each instance takes the fragments that chose it, nearest first, except those sharing
+    ratio) among those with at least one limb (`MIN_TARGET_PARTS`: lone peaks join, but do not
+    gather); pieces of an animal whose central part is hidden gather this way into one instance
+    (whether it is kept is decided afterwards, by its parts and score); each instance takes the fragments that chose it, nearest first, except those sharing
     a part with a nearer one (they try again in the next round); an instance that takes fragments
     does not itself move in that round. Rounds stop when nothing joins.
 
@@ -132,7 +136,6 @@ def join_fragments(
         limb_total: `(instances,)` sum of each instance's limb scores.
         hops: `(nodes, nodes)` from `skeleton_hops`.
         max_hop_length: longest distance (input pixels) per skeleton edge between two parts.
-        min_size: instances with fewer parts take no fragments.
 
     Returns:
         The new labels (joined fragments take the instance's number) and limb totals (a joined
@@ -147,7 +150,7 @@ def join_fragments(
     frame = np.zeros(n_instances, dtype=np.int64)
     frame[label[found]] = np.nonzero(found)[0]
     # Complete instances neither take nor give parts; sizes only grow, so targets stay targets.
-    target = (size >= min_size) & (size < nodes)
+    target = (size >= MIN_TARGET_PARTS) & (size < nodes)
     parts = held_parts(label[found], node_of_vertex[found], n_instances, nodes)
     first, second = joinable_pairs(frame, size < nodes, target, parts)
     first, second, ratio = nearest_of_each_pair(*near_pairs(peaks, label, first, second, hops, max_hop_length), n_instances)

@@ -125,8 +125,11 @@ class GroupedInstances:
     Attributes:
         points: `(batch, max_instances, nodes, 2)` xy; NaN for missing parts and empty slots.
         point_scores: `(batch, max_instances, nodes)` peak values, 0 where missing.
-        scores: `(batch, max_instances)` sum of the instance's limb scores over the number of
-            edges (1 for a complete, perfectly supported animal), 0 for empty slots.
+        scores: `(batch, max_instances)` the instance's limb scores and its parts' peak values,
+            summed over the number of edges and nodes (1 for a complete animal with perfect
+            maps and fields), 0 for empty slots. Parts count as well as limbs, so an animal
+            whose central part is hidden (its pieces joined as fragments) is not scored as a
+            stray.
     """
 
     points: np.ndarray
@@ -155,8 +158,8 @@ def assemble_instances(
         max_instances: at most this many instances per frame.
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (see `GroupedInstances.scores`) are dropped.
-        max_hop_length: fragments join a nearby instance of at least `min_points` parts (see
-            `fragments.join_fragments`) when given, in input pixels per skeleton edge; None or 0
+        max_hop_length: fragments join a nearby instance (see `fragments.join_fragments`)
+            when given, in input pixels per skeleton edge; None or 0
             for no joining.
     """
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
@@ -183,10 +186,11 @@ def assemble_instances(
         label = np.full(found.shape, -1, dtype=np.int64)
         label[found] = instance_of
         hops = skeleton_hops(nodes, tuple(map(tuple, edge_array.tolist())))
-        label, limb_total = join_fragments(peaks, label, limb_total, hops, max_hop_length, min_points)
+        label, limb_total = join_fragments(peaks, label, limb_total, hops, max_hop_length)
         instance_of = label[found]
     size = np.bincount(instance_of, minlength=len(labels))
-    score = limb_total / max(len(edges), 1)
+    peak_total = np.bincount(instance_of, weights=np.minimum(peak_scores[found], 1.0), minlength=len(labels))
+    score = (limb_total + peak_total) / (len(edges) + nodes)
     instance_frame = np.zeros(len(labels), dtype=np.int64)
     instance_frame[instance_of] = frame_of
 

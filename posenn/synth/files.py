@@ -38,7 +38,8 @@ def make_labels(synth: Synth, fps: float) -> sio.Labels:
     """User instances for every animal in every frame, each on its animal's track.
 
     The video is recorded by file name only, so it is found next to the .slp wherever the
-    folder goes. An animal entirely out of the frame gets no instance.
+    folder goes. An animal entirely out of the frame gets no instance. A part under another
+    animal's body keeps its position but is marked not visible, as a labeller marks it in SLEAP.
     """
     frames, size = synth.images.shape[:2]
     video = sio.Video(
@@ -55,11 +56,13 @@ def make_labels(synth: Synth, fps: float) -> sio.Labels:
     tracks = [sio.Track(name=name) for name in synth.track_names]
     labeled_frames = []
     for f, frame_points in enumerate(synth.points):
-        instances = [
-            sio.Instance.from_numpy(animal_points, skeleton=skeleton, track=track)
-            for animal_points, track in zip(frame_points, tracks)
-            if not np.isnan(animal_points).all()
-        ]
+        instances = []
+        for animal_points, hidden, track in zip(frame_points, synth.hidden[f], tracks):
+            if np.isnan(animal_points).all():
+                continue
+            instance = sio.Instance.from_numpy(animal_points, skeleton=skeleton, track=track)
+            instance.points["visible"] &= ~hidden
+            instances.append(instance)
         labeled_frames.append(sio.LabeledFrame(video=video, frame_idx=f, instances=instances))
     return sio.Labels(
         labeled_frames=labeled_frames, videos=[video], skeletons=[skeleton], tracks=tracks

@@ -118,6 +118,48 @@ def draw_markings(
         draw_disc(image, abdomen + SPOT_AT * half_length * forward, SPOT_RADIUS * length, light)
 
 
+def draw_body(image: np.ndarray, points: np.ndarray, length: float, level: int, line_type: int):
+    """Draw the body (abdomen, neck, thorax and head, no legs) of one animal in one grey level."""
+    head, thorax, abdomen = points[HEAD], points[THORAX], points[ABDOMEN]
+    parts = ((abdomen, ABDOMEN_AXES, thorax - abdomen), (thorax, THORAX_AXES, head - abdomen), (head, HEAD_AXES, head - thorax))
+    for centre, axes, direction in parts:
+        angle = np.degrees(np.arctan2(direction[1], direction[0]))
+        axes = fixed(np.array(axes) * length)
+        cv2.ellipse(image, fixed(centre), axes, angle, 0, 360, level, -1, line_type, SHIFT)
+    cv2.line(image, fixed(thorax), fixed(head), level, max(1, round(NECK_WIDTH * length)), line_type, SHIFT)
+
+
+def hidden_points(points: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
+    """Which keypoints lie under the body of an animal drawn above their own.
+
+    A labeller marks such a part "not visible": the animal on top hides it. Legs are thin and
+    hide nothing; an animal never hides its own parts.
+
+    Args:
+        points: (frames, animals, nodes, 2) keypoints in pixels, as drawn by `render_frames`.
+        lengths: (animals,) body lengths in pixels.
+        size: frame width and height in pixels.
+
+    Returns:
+        (frames, animals, nodes) bool, True where the part is covered by a later animal's body.
+    """
+    frames, animals, nodes = points.shape[:3]
+    hidden = np.zeros((frames, animals, nodes), dtype=bool)
+    if animals < 2:
+        return hidden
+    pixels = np.rint(points).astype(np.int64)
+    inside = ((pixels >= 0) & (pixels < size)).all(axis=-1)
+    pixels = np.clip(pixels, 0, size - 1)
+    owner = np.zeros((size, size), dtype=np.uint16)
+    for f in range(frames):
+        owner[:] = 0
+        for k in range(animals):
+            draw_body(owner, points[f, k], lengths[k], k + 1, cv2.LINE_8)
+        on_top = owner[pixels[f, ..., 1], pixels[f, ..., 0]].astype(int)  # (animals, nodes)
+        hidden[f] = inside[f] & (on_top > np.arange(1, animals + 1)[:, None])
+    return hidden
+
+
 def draw_animal(image: np.ndarray, points: np.ndarray, length: float, look: Look):
     """Draw one animal with keypoints (nodes, 2) and body `length` into `image` (H, W) uint8.
 

@@ -7,7 +7,7 @@ import numpy as np
 from posenn.errors import PosennError
 from posenn.synth.motion import Motion, simulate_motion
 from posenn.synth.pose import body_points, hide_outside
-from posenn.synth.render import Look, identity_look, make_background, render_frames, shared_look
+from posenn.synth.render import Look, hidden_points, identity_look, make_background, render_frames, shared_look
 from posenn.synth.skeleton import body_length
 
 
@@ -17,6 +17,7 @@ class Synth:
 
     images: np.ndarray  # (frames, size, size) uint8 grey frames
     points: np.ndarray  # (frames, animals, nodes, 2) keypoints in pixels, NaN outside the frame
+    hidden: np.ndarray  # (frames, animals, nodes) bool: under the body of an animal drawn above
     looks: list[Look]  # one per animal
     motion: Motion
     track_names: list[str]  # one per animal
@@ -59,6 +60,7 @@ def synthesize(
     return Synth(
         images=images,
         points=hide_outside(points, size),
+        hidden=hidden_points(points, lengths, size),
         looks=looks,
         motion=motion,
         track_names=[f"animal_{k}" for k in range(animals)],

@@ -17,16 +17,16 @@ def chain_animals(count: int, missing: int) -> np.ndarray:
 def test_grouping_defaults_follow_the_least_complete_animals():
     edges = [(0, 1), (1, 2), (2, 3), (3, 4)]
     complete = [chain_animals(2, 0) for _ in range(50)]
-    assert grouping_defaults(complete, edges) == (2, 0.5, 10.0)  # half of 5 parts, half of full limbs
+    assert grouping_defaults(complete, edges) == (2, 0.5, 10.0)  # half of 5 parts, half of full support
 
     partial = [chain_animals(2, 1) for _ in range(50)]  # half the animals have 3 parts, 2 limbs of 4
     min_points, min_score, longest = grouping_defaults(partial, edges)
-    assert min_points == 2 and min_score == pytest.approx(GROUPING_FRACTION * 0.5) and longest == 10.0
+    assert min_points == 2 and min_score == pytest.approx(GROUPING_FRACTION * 5 / 9, abs=1e-3) and longest == 10.0
 
 
 def test_grouping_defaults_without_limbs_keep_joining_off():
     lone = [np.array([[[1.0, 2.0], [np.nan, np.nan]]])]
-    assert grouping_defaults(lone, [(0, 1)]) == (2, 0.0, None)
+    assert grouping_defaults(lone, [(0, 1)]) == (2, round(GROUPING_FRACTION / 3, 3), None)  # one part of two, no limb
 
 
 def test_bottomup_config_of_the_flies_measures_grouping(shared_file):

@@ -18,6 +18,14 @@ def chain_pose(x: float, y: float) -> np.ndarray:
     return np.array([[x + LIMB * i, y] for i in range(5)], float)
 
 
+PEAK = 0.95  # peak value of a part in perfect maps (sampled at stride 2, refined)
+
+
+def score(limbs: int, parts: int) -> float:
+    """Instance score of a chain animal with perfect maps and fields (see `GroupedInstances`)."""
+    return (limbs + parts * PEAK) / (len(CHAIN) + 5)
+
+
 def decode(poses: np.ndarray, size: tuple[int, int] = (128, 256), **grouping) -> tuple[np.ndarray, np.ndarray]:
     """Points `(instances, nodes, 2)` of the non-empty slots and their scores, after encoding
     `poses` `(animals, nodes, 2)` as perfect maps and fields."""
@@ -54,12 +62,12 @@ def test_missing_middle_part_splits_the_animal_and_joining_mends_it():
     pose[2] = np.nan
     split, scores = decode(pose[None], min_points=1)
     assert len(split) == 2 and sorted((~np.isnan(split[:, :, 0])).sum(axis=1).tolist()) == [2, 2]
-    np.testing.assert_allclose(scores, [0.25, 0.25], atol=0.02)
+    np.testing.assert_allclose(scores, [score(1, 2)] * 2, atol=0.02)
 
     joined, scores = decode(pose[None], min_points=1, max_hop_length=1.2 * LIMB)
     assert len(joined) == 1
     np.testing.assert_allclose(joined[0], pose, atol=0.1)  # NaN at part 2, compared as NaN
-    np.testing.assert_allclose(scores, [0.5], atol=0.02)  # two limbs of four
+    np.testing.assert_allclose(scores, [score(2, 4)], atol=0.02)  # two limbs of four, four parts of five
 
 
 def test_fragments_stay_apart_when_too_far_for_the_skeleton():
@@ -75,15 +83,16 @@ def test_complete_neighbours_are_never_joined():
     poses = np.stack([chain_pose(40, 40), chain_pose(40, 52), chain_pose(40, 64)])
     points, scores = decode(poses, max_hop_length=10 * LIMB)
     assert len(points) == 3 and not np.isnan(points).any()
-    np.testing.assert_allclose(scores, 1.0, atol=0.02)
+    np.testing.assert_allclose(scores, score(4, 5), atol=0.02)
+    assert scores.max() <= 1.0
 
 
 def test_each_fragment_joins_the_animal_it_belongs_to():
-    """Two animals, each cut in three by two missed parts, in one frame: six fragments, two animals."""
+    """Two animals, each cut in two by a missed part, in one frame: four fragments, two animals."""
     poses = np.stack([chain_pose(20, 30), chain_pose(20, 90)])
-    poses[:, [1, 3]] = np.nan
+    poses[:, 2] = np.nan
     split, _ = decode(poses, min_points=1)
-    assert len(split) == 6
+    assert len(split) == 4
     joined, _ = decode(poses, min_points=1, max_hop_length=1.2 * LIMB)
     assert len(joined) == 2
     for instance in joined:
@@ -93,11 +102,11 @@ def test_each_fragment_joins_the_animal_it_belongs_to():
 
 def test_min_score_drops_weakly_connected_instances():
     poses = np.stack([chain_pose(20, 30), chain_pose(20, 90)])
-    poses[1, 2:] = np.nan  # one limb of four: score 0.25
+    poses[1, 2:] = np.nan  # one limb of four, two parts of five
     points, scores = decode(poses)
     assert len(points) == 2
-    np.testing.assert_allclose(sorted(scores), [0.25, 1.0], atol=0.02)
-    points, scores = decode(poses, min_score=0.3)
+    np.testing.assert_allclose(sorted(scores), [score(1, 2), score(4, 5)], atol=0.02)
+    points, scores = decode(poses, min_score=0.4)
     assert len(points) == 1 and not np.isnan(points).any()
 
 
@@ -126,12 +135,15 @@ def test_fragments_of_different_instances_do_not_conflict():
     assert sorted(zip(joining.tolist(), into.tolist())) == [(2, 0), (3, 1)]
 
 
-def test_only_instances_with_min_points_take_fragments():
-    """Stray pieces do not gather into a new instance: the halves of a chain cut in the middle are
-    too small to take each other, a three-part piece takes the last part."""
-    cut_in_middle, cut_near_end = chain_pose(40, 60), chain_pose(40, 60)
-    cut_in_middle[2], cut_near_end[3] = np.nan, np.nan
+def test_pieces_with_a_limb_gather_and_lone_peaks_only_join():
+    """An animal whose middle part is hidden comes back from its two halves, each holding a limb;
+    lone peaks (every other part missing) do not gather into an instance, but one joins a piece."""
+    cut_in_middle, lone_peaks, cut_near_end = chain_pose(40, 60), chain_pose(40, 60), chain_pose(40, 60)
+    cut_in_middle[2], lone_peaks[[1, 3]], cut_near_end[3] = np.nan, np.nan, np.nan
     points, _ = decode(cut_in_middle[None], min_points=3, max_hop_length=1.2 * LIMB)
+    assert len(points) == 1
+    np.testing.assert_allclose(points[0], cut_in_middle, atol=0.1)
+    points, _ = decode(lone_peaks[None], min_points=2, max_hop_length=1.2 * LIMB)
     assert len(points) == 0
     points, _ = decode(cut_near_end[None], min_points=3, max_hop_length=1.2 * LIMB)
     assert len(points) == 1
@@ -148,4 +160,6 @@ def test_instance_scores_stay_within_one_when_fields_overshoot():
     head = BottomUpHead(5, CHAIN, 2.0, 2, 2, 6.0, GroupingOptions())
     maps, fields = head.encode(torch.tensor(chain_pose(40, 60)[None, None]).float(), (128, 256))
     _, _, scores = head.decode((maps, 1.7 * fields), 0.2)
+    assert scores[0, 0] == pytest.approx(score(4, 5), abs=0.02) and (scores <= 1.0).all()
+    _, _, scores = head.decode((1.5 * maps, 1.7 * fields), 0.2)
     assert scores[0, 0] == pytest.approx(1.0) and (scores <= 1.0).all()

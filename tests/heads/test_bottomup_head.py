@@ -120,7 +120,8 @@ def test_skeleton_of_two_trees_gives_one_instance_per_tree():
     found = ~torch.isnan(points[0]).all(dim=-1)  # (instances, nodes)
     assert found[:2].sum(dim=1).tolist() == [2, 2] and not found[2:].any()
     assert sorted(found[:2].nonzero()[:, 1].tolist()) == [0, 1, 2, 3]
-    torch.testing.assert_close(scores[0, :2], torch.full((2,), 0.5), atol=0.02, rtol=0)
+    one_limb = (1 + 2 * 0.95) / (2 + 4)  # a limb and two parts (peaks about 0.95) of 2 edges and 4 nodes
+    torch.testing.assert_close(scores[0, :2], torch.full((2,), one_limb), atol=0.02, rtol=0)
 
 
 def test_min_points_and_max_instances_limit_the_output():

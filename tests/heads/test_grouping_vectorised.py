@@ -112,14 +112,14 @@ def test_joining_only_pairs_without_common_parts_changes_nothing(seed, monkeypat
     peaks, label = random_scene(rng)
     hops = skeleton_hops(7, SKELETON)
     limb_total = rng.uniform(0, 3, label.max() + 1)
-    min_size, reach = int(rng.integers(1, 4)), float(rng.uniform(5, 30))
-    pruned = join_fragments(peaks, label, limb_total, hops, reach, min_size)
+    reach = float(rng.uniform(5, 30))
+    pruned = join_fragments(peaks, label, limb_total, hops, reach)
 
     def every_pair(frame, incomplete, target, parts):
         return joinable_pairs(frame, incomplete, target, np.zeros_like(parts))
 
     monkeypatch.setattr(fragments, "joinable_pairs", every_pair)
-    unpruned = join_fragments(peaks, label, limb_total, hops, reach, min_size)
+    unpruned = join_fragments(peaks, label, limb_total, hops, reach)
     np.testing.assert_array_equal(pruned[0], unpruned[0])
     np.testing.assert_array_equal(pruned[1], unpruned[1])
     assert (pruned[0] != label).any()  # fragments do join

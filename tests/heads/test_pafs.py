@@ -100,13 +100,14 @@ def test_assign_limbs_respects_candidates_and_frames():
     assert len(none.frame) == 0
 
 
-def test_assemble_ranks_instances_by_limb_score_per_frame():
+def test_assemble_ranks_instances_by_limb_and_peak_scores_per_frame():
     nan = np.nan
     peaks = np.array([[[[0, 0], [10, 0], [nan, nan]], [[0, 5], [10, 5], [20, 5]]]], float)  # (1, 2 nodes, 3, 2)
     peak_scores = np.array([[[0.9, 0.8, 0], [0.7, 0.6, 0.5]]])
     limbs = Limbs(np.array([0, 0]), np.array([0, 0]), np.array([0, 1]), np.array([0, 1]), np.array([0.4, 0.9], np.float32))
     grouped = assemble_instances(peaks, peak_scores, limbs, [(0, 1)], max_instances=4, min_points=1)
-    np.testing.assert_allclose(grouped.scores[0], [0.9, 0.4, 0, 0])
+    # (limb score + peak values) / (1 edge + 2 nodes)
+    np.testing.assert_allclose(grouped.scores[0], [(0.9 + 0.8 + 0.6) / 3, (0.4 + 0.9 + 0.7) / 3, 0.5 / 3, 0], rtol=1e-6)
     np.testing.assert_allclose(grouped.points[0, 0], [[10, 0], [10, 5]])
     np.testing.assert_allclose(grouped.points[0, 1], [[0, 0], [0, 5]])
     np.testing.assert_allclose(grouped.points[0, 2], [[nan, nan], [20, 5]])  # the lone part, score 0
