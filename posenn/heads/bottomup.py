@@ -33,8 +33,8 @@ class GroupingOptions:
         line_points: field samples along each candidate limb.
         max_edge_length: limbs longer than this (input pixels) are penalised; None for no penalty.
         min_points: instances with fewer parts are dropped.
-        min_score: instances scoring less (limb scores over edges, see `GroupedInstances`) are
-            dropped.
+        min_score: instances scoring less (limb scores and peak values over edges and nodes, see
+            `GroupedInstances`) are dropped.
         max_hop_length: fragments join a nearby instance missing their parts when within this
             distance (input pixels) per skeleton edge between them (see `fragments`); None or 0
             for no joining.
