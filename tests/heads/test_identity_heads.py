@@ -10,6 +10,7 @@ from posenn.heads.identity import (
     assign_identities,
     class_maps,
     group_parts,
+    grow_animals,
     sample_maps,
     tree_order,
 )
@@ -96,6 +97,28 @@ def test_group_parts_follows_each_leg_and_leaves_strays_out():
         mine = groups[0, body_peak]
         assert [groups[part, animal] for part in (1, 2, 3)] == [mine] * 3
     assert (groups[3, 2:] == -1).all()
+
+
+def test_group_parts_keeps_the_seed_part_that_groups_at_least_cost():
+    """Two animals 40 px apart, each a chain of six parts; the last part's map also fires, more
+    strongly than at the second animal, at a stray 45 px beside the first animal's tip. That
+    part's strongest peaks lie farthest apart, and grown from them the first animal ends at the
+    stray; another seed part groups at less cost and is kept."""
+    nodes, edges = 6, [(k, k + 1) for k in range(5)]
+    chains = [np.array([100.0, y]) + np.arange(nodes)[:, None] * [12.0, 0.0] for y in (100.0, 140.0)]
+    peaks = np.full((nodes, 3, 2), np.nan)
+    peaks[:, 0], peaks[:, 1], peaks[5, 2] = chains[0], chains[1], [130.0, 60.0]
+    found = ~np.isnan(peaks[..., 0])
+    scores = np.where(found, 0.8, 0.0)
+    scores[5, 1:] = [0.6, 0.9]
+    groups = group_parts(peaks, found, scores, max_animals=2, edges=edges)
+    assert groups[0, 0] != groups[0, 1] and groups[5, 2] == -1
+    assert (groups[:, 0] == groups[0, 0]).all() and (groups[:, 1] == groups[0, 1]).all()
+    strongest = found & (scores >= 0.8)
+    from_stray, stray_cost = grow_animals(peaks, found, scores, strongest, peaks[5, [2, 0]], 5, edges, 10)
+    assert from_stray[5, 2] == from_stray[0, 0] and from_stray[5, 0] == -1  # the first animal's tip is the stray
+    _, best_cost = grow_animals(peaks, found, scores, strongest, peaks[0, :2], 0, edges, 10)
+    assert best_cost < stray_cost
 
 
 def test_multiclass_bottomup_names_each_animal_by_the_mean_of_weak_class_evidence():
