@@ -122,7 +122,7 @@ def track_command(
     matching: Annotated[str, typer.Option(help="hungarian or greedy assignment.")] = "hungarian",
     motion: Annotated[str, typer.Option(help="none or constant_velocity prediction of each track.")] = "none",
     min_track_length: Annotated[int, typer.Option(min=1, help="Shorter tracklets are untracked.")] = 3,
-    pool_identities: Annotated[bool, typer.Option("--pool-identities", help="Identity models: name each tracklet by its frames' class probabilities together.")] = False,
+    pool_identities: Annotated[bool, typer.Option("--pool-identities/--no-pool-identities", help="Identity models with a tracker: name each tracklet by its frames' class probabilities together (--no-pool-identities: each frame by its own).")] = True,
     tracking_only: Annotated[bool, typer.Option("--tracking-only", help="Re-track the predictions of a .slp; no model.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

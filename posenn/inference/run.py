@@ -62,7 +62,7 @@ class TrackOptions:
     tracker: TrackerOptions | None = None
     decoders: int | None = None  # decoder threads; None: two on the CPU, up to four beside a GPU
     chunk_frames: int = 1024  # frames per saved chunk of predictions
-    pool_identities: bool = False  # identity models with a tracker: names pooled along tracklets
+    pool_identities: bool = True  # identity models with a tracker: names pooled along tracklets (False: frame by frame)
 
 
 def video_jobs(input_path: Path, frames: str | None) -> list[tuple[sio.Video, list[int]]]:
