@@ -26,8 +26,9 @@ __all__ = ["FramePrediction", "without_duplicates", "Pipeline", "make_pipeline"]
 
 
 class WholeFramePipeline:
-    """One model over the whole frame: a single-instance model (one animal), or a bottom-up
-    model (every animal, grouped by its part affinity fields)."""
+    """One model over the whole frame: a single-instance model (one animal), a bottom-up model
+    (every animal, grouped by its part affinity fields) or a multi-class bottom-up model (every
+    animal, grouped by position and named by its class maps)."""
 
     def __init__(self, model: TrainedModel, peak_threshold: float, duplicate_oks: float | None = None):
         self.model = model
