@@ -4,8 +4,9 @@ Sets (`--sets`, comma-separated):
 
 - `synthetic`: each identity model is trained on one synthetic video (`posenn synth --identity`)
   and predicts another with a new seed (same animals, new motion and background); identities are
-  scored with the tracking metrics of `posenn eval`, and the same poses re-linked by the online
-  tracker are the baseline. The test video is recorded at a low frame rate (`--fps`, 5 by
+  scored with the tracking metrics of `posenn eval`, frame by frame and pooled along the
+  tracker's tracklets (`posenn track`'s default with a tracker), and the same poses re-linked by
+  the online tracker are the baseline. The test video is recorded at a low frame rate (`--fps`, 5 by
   default), where animals move far between frames and cross each other in a frame or two:
   frame-to-frame linking swaps identities there, and identity models should not.
 - `flies`: the two-fly sample named "female"/"male" by `scripts/fly_identities.py`'s recipe
@@ -56,13 +57,16 @@ FLY_NAMES = ["female", "male"]  # largest first, as scripts/fly_identities.py na
 
 
 def identity_row(name: str, folders: list[Path], seconds: float, test_labels: Path, work: Path) -> dict:
-    """Pose and identity figures of one identity model, and of the tracker on its poses."""
+    """Pose and identity figures of one identity model (frame by frame, and pooled along the
+    tracker's tracklets), and of the tracker on its poses."""
     start = time.perf_counter()
     predictions = track(test_labels.with_suffix(".mp4"), folders, work / f"{name}.slp", TrackOptions(quiet=True))
     fps = len(predictions.labeled_frames) / (time.perf_counter() - start)
+    pooled = track(test_labels.with_suffix(".mp4"), folders, work / f"{name}_pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions()))
     truth = sio.load_slp(str(test_labels))
     pose = evaluate_labels(truth, predictions)
     identities = evaluate_tracking(truth, predictions)
+    pooled_identities = evaluate_tracking(truth, pooled)
     tracked = evaluate_tracking(truth, track_labels(predictions, TrackerOptions()))
     return {
         "model": name,
@@ -70,6 +74,8 @@ def identity_row(name: str, folders: list[Path], seconds: float, test_labels: Pa
         "oks_map": round(pose["oks_map"], 3),
         "identity_idf1": round(identities["idf1"], 3),
         "identity_switches": identities["id_switches"],
+        "pooled_idf1": round(pooled_identities["idf1"], 3),
+        "pooled_switches": pooled_identities["id_switches"],
         "tracker_idf1": round(tracked["idf1"], 3),
         "tracker_switches": tracked["id_switches"],
         "frames_per_second": round(fps, 1),
