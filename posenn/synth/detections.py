@@ -62,6 +62,9 @@ def noisy_detections(
 ) -> sio.Labels:
     """Untracked `PredictedInstance`s: ground truth plus noise, in shuffled order, with dropouts.
 
+    Parts marked not visible keep their labeled position (a pose model places every part), so
+    a part under another animal is detected where it is.
+
     Animal k is the instance on the k-th track of `truth` (the k-th instance of the frame when
     it has no track); frames are taken in the order of `truth.labeled_frames`.
 
@@ -91,7 +94,7 @@ def noisy_detections(
             in_gap = hidden[position, animal] or (gap is not None and index == 0 and gap[0] <= lf.frame_idx < gap[1])
             if in_gap or rng.random() < drop_rate:
                 continue
-            points = instance.numpy() + rng.normal(0, noise, size=(n_nodes, 2))
+            points = instance.numpy(invisible_as_nan=False) + rng.normal(0, noise, size=(n_nodes, 2))
             instances.append(
                 sio.PredictedInstance.from_numpy(points, skeleton=truth.skeleton, point_scores=np.full(n_nodes, 0.9), score=0.9)
             )
