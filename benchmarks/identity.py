@@ -8,7 +8,9 @@ Sets (`--sets`, comma-separated):
   tracker's tracklets (`posenn track`'s default with a tracker), and the same poses re-linked by
   the online tracker are the baseline. The test video is recorded at a low frame rate (`--fps`, 5 by
   default), where animals move far between frames and cross each other in a frame or two:
-  frame-to-frame linking swaps identities there, and identity models should not.
+  frame-to-frame linking swaps identities there, and identity models should not. `--subtle` makes
+  the animals differ only in size (within 14%), `--contact-time S` keeps them together, touching
+  and overlapping, for S seconds whenever they meet (results/identity_subtle_contactS.json).
 - `flies`: the two-fly sample named "female"/"male" by `scripts/fly_identities.py`'s recipe
   (`posenn.tracking.naming`), split into blocks of `--block` frames: `--fly-frames` frames spread
   over the even blocks train, every frame of the odd blocks tests. A centroid model
@@ -27,7 +29,7 @@ Sets (`--sets`, comma-separated):
   prediction within 20 px), OKS mAP, error p50 / p90 in px, identity switches (tracking metrics).
 
     python benchmarks/identity.py [--sets synthetic,flies] [--steps 3000] [--animals 2] [--size 160]
-        [--fps 5] [--fly-steps 800] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
+        [--fps 5] [--subtle] [--contact-time 0] [--fly-steps 800] [--fly-centroid-steps 600] [--fly-frames 150] [--block 100]
         [--fly-models shared,detached,pooled,plain,bottomup,bottomup_pooled] [--fly-overrides KEY=VALUE ...] [--work DIR]
 """
 
@@ -159,8 +161,9 @@ def fly_rows(work: Path, args: argparse.Namespace) -> list[dict]:
 
 def synthetic_rows(work: Path, args: argparse.Namespace) -> list[dict]:
     """Both identity models on a synthetic test video with a new seed."""
-    train_labels = generate(work / "train", args.animals, frames=600, size=args.size, seed=1, identity=True)
-    test_labels = generate(work / "test", args.animals, frames=300, size=args.size, seed=2, identity=True, fps=args.fps)
+    harder = {"subtle": args.subtle, "contact_time": args.contact_time}
+    train_labels = generate(work / "train", args.animals, frames=600, size=args.size, seed=1, identity=True, **harder)
+    test_labels = generate(work / "test", args.animals, frames=300, size=args.size, seed=2, identity=True, fps=args.fps, **harder)
     rotation = ["augment.rotation=180"]
     centroid, centroid_seconds = train_model(train_labels, "centroid", work / "centroid", 300, "user", ["data.scale=0.5"])
     topdown, seconds = train_model(train_labels, "multiclass_topdown", work / "topdown", args.steps, "user", rotation)
@@ -177,6 +180,8 @@ def main() -> None:
     parser.add_argument("--animals", type=int, default=2)
     parser.add_argument("--size", type=int, default=160, help="synthetic: frame side in pixels")
     parser.add_argument("--fps", type=float, default=5.0, help="synthetic: frame rate of the test video")
+    parser.add_argument("--subtle", action="store_true", help="synthetic: identities that differ only in size (within 14%%)")
+    parser.add_argument("--contact-time", type=float, default=0.0, help="synthetic: seconds animals stay together once they meet")
     parser.add_argument("--fly-steps", type=int, default=800, help="flies: training steps of each pose model")
     parser.add_argument("--fly-centroid-steps", type=int, default=600, help="flies: training steps of the centroid model")
     parser.add_argument("--fly-frames", type=int, default=150, help="flies: training frames, spread over the even blocks")
@@ -190,8 +195,10 @@ def main() -> None:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
         if "synthetic" in sets:
-            title = f"Identity models, {args.animals} synthetic animals, new seed, {args.fps:g} frames/s (CPU)"
-            report(title, synthetic_rows(work, args), "identity")
+            harder = ("subtle sizes, " if args.subtle else "") + (f"{args.contact_time:g} s contacts, " if args.contact_time else "")
+            title = f"Identity models, {args.animals} synthetic animals, {harder}new seed, {args.fps:g} frames/s (CPU)"
+            name = "identity" + ("_subtle" if args.subtle else "") + (f"_contact{args.contact_time:g}" if args.contact_time else "")
+            report(title, synthetic_rows(work, args), name)
         if "flies" in sets:
             if not FLIES.is_file():
                 raise SystemExit(f"{FLIES} not found: the flies set needs the sample data (see shared/data/README.md).")

@@ -388,13 +388,16 @@ def synth_command(
     seed: Annotated[int, typer.Option(help="Random seed of motion, background and noise.")] = 0,
     identity: Annotated[bool, typer.Option("--identity", help="Give each animal its own, learnable look.")] = False,
     fps: Annotated[float, typer.Option(min=0.1, help="Frame rate; fewer frames per second means larger moves between frames.")] = 30.0,
+    subtle: Annotated[bool, typer.Option("--subtle", help="Identities that differ only in size (within 14%); implies --identity.")] = False,
+    contact_time: Annotated[float, typer.Option(min=0.0, help="Seconds animals stay together, touching and overlapping, once they meet.")] = 0.0,
 ) -> None:
     """Write a synthetic labeled video of walking animals with exact ground truth."""
 
     def action() -> None:
         from posenn.synth import generate
 
-        path = generate(out_dir, animals=animals, frames=frames, size=size, seed=seed, identity=identity, fps=fps)
+        path = generate(out_dir, animals=animals, frames=frames, size=size, seed=seed, identity=identity or subtle, fps=fps,
+                        subtle=subtle, contact_time=contact_time)
         Console().print(f"Wrote {path} and its video: {frames} frames, {animals} animals, {size}×{size} px, {fps:g} frames/s.")
 
     run(action)

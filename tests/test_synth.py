@@ -108,6 +108,29 @@ def test_identified_animals_look_the_same_in_every_video_and_unlike_each_other()
     assert len({look.level for look in looks}) == 4 and len({look.scale for look in looks}) == 4
 
 
+def test_subtle_identities_differ_only_in_size_within_14_percent():
+    looks = synth.synthesize(animals=3, frames=2, size=128, seed=0, subtle=True).looks
+    assert looks == synth.synthesize(animals=3, frames=2, size=128, seed=5, subtle=True).looks
+    scales = [look.scale for look in looks]
+    assert len(set(scales)) == 3 and max(scales) / min(scales) <= 1.14 + 1e-9
+    assert max(scales) / min(scales) > 1.05  # still learnable
+    assert len({(look.level, look.stripes, look.spot) for look in looks}) == 1
+
+
+def test_contact_time_keeps_animals_together_after_they_meet():
+    def close_share(contact_time: float) -> float:
+        video = synth.synthesize(animals=2, frames=900, size=128, seed=0, contact_time=contact_time)
+        gap = np.linalg.norm(video.motion.centre[:, 0] - video.motion.centre[:, 1], axis=-1)
+        return float((gap < 0.6 * skeleton.body_length(128)).mean())
+
+    apart, together = close_share(0.0), close_share(3.0)
+    assert together > 0.35 and together > 1.8 * apart  # 0.42 against 0.20 when written
+    baseline = synth.synthesize(animals=2, frames=50, size=128, seed=0)
+    np.testing.assert_array_equal(synth.synthesize(animals=2, frames=50, size=128, seed=0, contact_time=0.0).points, baseline.points)
+    with pytest.raises(PosennError, match="contact_time"):
+        synth.synthesize(animals=2, frames=5, size=128, contact_time=-1.0)
+
+
 def test_unidentified_animals_look_alike():
     looks = synth.synthesize(animals=3, frames=2, size=128, seed=0).looks
     assert all(look.stripes == 0 and not look.spot for look in looks)
@@ -211,3 +234,20 @@ def test_synth_command_writes_the_frame_rate_asked_for(tmp_path: Path):
     assert len(labels.labeled_frames) == 12
     assert labels.video.backend_metadata["fps"] == 5.0
     assert cv2.VideoCapture(str(tmp_path / "synth.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+
+
+def test_synth_command_makes_subtle_identities_that_stay_in_contact(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from posenn.cli import app
+
+    args = ["synth", str(tmp_path), "--frames", "60", "--size", "96", "--subtle", "--contact-time", "2", "--seed", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    labels = sio.load_slp(str(tmp_path / "synth.slp"))
+    expected = synth.synthesize(animals=2, frames=60, size=96, seed=1, identity=True, subtle=True, contact_time=2.0)
+    points = np.array([[instance.numpy(invisible_as_nan=False) for instance in frame.instances] for frame in labels])
+    np.testing.assert_allclose(points, expected.points, atol=1e-4)
+    assert [track.name for track in labels.tracks] == ["animal_0", "animal_1"]
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "bad"), "--contact-time", "-1"])
+    assert bad.exit_code != 0 and "contact-time" in bad.output

@@ -22,7 +22,7 @@ Coordinates are in pixels with pixel centres at integer values (the SLEAP conven
 
 from posenn.synth.detections import noisy_detections
 from posenn.synth.files import generate, make_labels, write_video
-from posenn.synth.render import Look, identity_look, render_frames, shared_look
+from posenn.synth.render import Look, identity_look, render_frames, shared_look, subtle_look
 from posenn.synth.scene import Synth, synthesize
 from posenn.synth.skeleton import NODES, body_length, make_skeleton
 
@@ -38,6 +38,7 @@ __all__ = [
     "noisy_detections",
     "render_frames",
     "shared_look",
+    "subtle_look",
     "synthesize",
     "write_video",
 ]

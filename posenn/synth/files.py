@@ -77,13 +77,15 @@ def generate(
     seed: int = 0,
     identity: bool = False,
     fps: float = 30.0,
+    subtle: bool = False,
+    contact_time: float = 0.0,
 ) -> Path:
     """Write OUT_DIR/synth.mp4 and OUT_DIR/synth.slp; return the .slp path.
 
     See `synthesize` for the arguments. The video is written first, so the labels never name a
     missing video.
     """
-    synth = synthesize(animals, frames, size, seed, identity, fps)
+    synth = synthesize(animals, frames, size, seed, identity, fps, subtle, contact_time)
     labels = make_labels(synth, fps)
     out_dir = Path(out_dir)
     with atomic_path(out_dir / VIDEO_NAME) as temporary:

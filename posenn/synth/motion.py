@@ -26,6 +26,7 @@ MAX_TURN = 4.0  # rad / s
 STRIDE = 0.5  # distance walked per gait cycle, body lengths
 MEET_EVERY = (2.0, 5.0)  # range of times between meetings, s
 MEET_TIMEOUT = 4.0  # a meeting ends after this long even if the animals did not meet, s
+CONTACT_SPEED = 0.15  # top speed of animals in contact, body lengths / s
 ARRIVED = 0.5  # distance at which a waypoint or a meeting is reached, body lengths
 WALL_MARGIN = 0.6  # keep the thorax this far from the frame edges, body lengths
 LOOK_AHEAD = 0.8  # turn away from a wall this long before reaching it, s
@@ -65,6 +66,7 @@ class Meetings:
     active: bool
     time_left: float  # before the active meeting gives up, s
     next_in: float  # until the next meeting starts, s
+    contact_left: float | None = None  # once the animals met: how much longer they stay together, s
 
 
 def unit(angle: np.ndarray) -> np.ndarray:
@@ -99,9 +101,14 @@ def start(animals: int, size: int, rng: np.random.Generator) -> tuple[Walkers, M
 
 
 def update_meetings(
-    walkers: Walkers, meetings: Meetings, size: int, dt: float, rng: np.random.Generator
+    walkers: Walkers, meetings: Meetings, size: int, dt: float, rng: np.random.Generator, contact_time: float = 0.0
 ) -> None:
-    """Start, run or end a meeting; during one, each animal's waypoint is the others' centre."""
+    """Start, run or end a meeting; during one, each animal's waypoint is the others' centre.
+
+    A meeting ends when two animals come within `ARRIVED` body lengths, `contact_time` seconds
+    later (they crawl into each other meanwhile, touching and overlapping: see `walk_or_pause`),
+    or after `MEET_TIMEOUT` if they never met.
+    """
     animals = len(walkers.centre)
     meetings.next_in -= dt
     if not meetings.active and meetings.next_in <= 0 and animals > 1:
@@ -113,18 +120,27 @@ def update_meetings(
     meetings.time_left -= dt
     distances = np.linalg.norm(centre[:, None] - centre[None], axis=-1)
     closest = distances[np.triu_indices(animals, 1)].min()
-    if closest < ARRIVED * body_length(size) or meetings.time_left <= 0:
-        meetings.active, meetings.next_in = False, rng.uniform(*MEET_EVERY)
+    if closest < ARRIVED * body_length(size) and meetings.contact_left is None:
+        meetings.contact_left = contact_time
+    if meetings.contact_left is not None:
+        meetings.contact_left -= dt
+        over = meetings.contact_left < 0
+    else:
+        over = meetings.time_left <= 0
+    if over:
+        meetings.active, meetings.next_in, meetings.contact_left = False, rng.uniform(*MEET_EVERY), None
         walkers.waypoint = central_points(rng, animals, size)
 
 
-def goal_angles(walkers: Walkers, size: int, rng: np.random.Generator) -> np.ndarray:
+def goal_angles(walkers: Walkers, size: int, rng: np.random.Generator, contact: bool = False) -> np.ndarray:
     """Directions (animals,) to head for: the waypoint, or the frame centre near a wall.
 
-    An animal that reached its waypoint gets a new one.
+    An animal that reached its waypoint gets a new one, except in `contact`, where the
+    waypoints are the other animals and reaching them is the point.
     """
     body = body_length(size)
     arrived = np.linalg.norm(walkers.waypoint - walkers.centre, axis=-1) < ARRIVED * body
+    arrived &= not contact
     walkers.waypoint[arrived] = central_points(rng, int(arrived.sum()), size)
     goal = walkers.waypoint - walkers.centre
     ahead = walkers.centre + LOOK_AHEAD * walkers.speed[:, None] * unit(walkers.heading)
@@ -144,8 +160,9 @@ def steer(walkers: Walkers, goal: np.ndarray, body: float, dt: float, rng: np.ra
     walkers.heading = wrap(walkers.heading + dt * walkers.turn_rate)
 
 
-def walk_or_pause(walkers: Walkers, body: float, dt: float, rng: np.random.Generator):
-    """Switch between walking and pausing when the current mode is over; ease the speed."""
+def walk_or_pause(walkers: Walkers, body: float, dt: float, rng: np.random.Generator, contact: bool = False):
+    """Switch between walking and pausing when the current mode is over; ease the speed (at most
+    `CONTACT_SPEED` while the animals are in `contact`)."""
     animals = len(walkers.speed)
     walkers.mode_left = walkers.mode_left - dt
     switch = walkers.mode_left <= 0
@@ -157,6 +174,8 @@ def walk_or_pause(walkers: Walkers, body: float, dt: float, rng: np.random.Gener
     walkers.mode_left = np.where(switch, new_mode_left, walkers.mode_left)
     walkers.cruise = np.where(switch & walkers.walking, cruise, walkers.cruise)
     target = np.where(walkers.walking, walkers.cruise, 0.0)
+    if contact:
+        target = np.minimum(target, CONTACT_SPEED * body)
     walkers.speed = walkers.speed + (target - walkers.speed) * min(1.0, dt / SPEED_TAU)
 
 
@@ -167,9 +186,10 @@ def advance(walkers: Walkers, body: float, dt: float):
 
 
 def simulate_motion(
-    animals: int, frames: int, size: int, fps: float, rng: np.random.Generator
+    animals: int, frames: int, size: int, fps: float, rng: np.random.Generator, contact_time: float = 0.0
 ) -> Motion:
-    """Walk the animals around the frame for `frames` steps of 1 / fps seconds.
+    """Walk the animals around the frame for `frames` steps of 1 / fps seconds; animals that
+    meet stay together for `contact_time` seconds (see `update_meetings`).
 
     Random numbers are drawn in the same order every step, so a shorter video is the start of a
     longer one with the same seed.
@@ -180,8 +200,9 @@ def simulate_motion(
     for _ in range(frames):
         for name, values in recorded.items():
             values.append(getattr(walkers, name).copy())
-        update_meetings(walkers, meetings, size, dt, rng)
-        steer(walkers, goal_angles(walkers, size, rng), body, dt, rng)
-        walk_or_pause(walkers, body, dt, rng)
+        update_meetings(walkers, meetings, size, dt, rng, contact_time)
+        contact = meetings.contact_left is not None
+        steer(walkers, goal_angles(walkers, size, rng, contact), body, dt, rng)
+        walk_or_pause(walkers, body, dt, rng, contact)
         advance(walkers, body, dt)
     return Motion(**{name: np.array(values) for name, values in recorded.items()})

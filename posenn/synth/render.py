@@ -57,6 +57,16 @@ def identity_look(k: int) -> Look:
     )
 
 
+SUBTLE_SIZES = (0.93, 1.07)  # body length range of subtly different identities
+
+
+def subtle_look(k: int) -> Look:
+    """The look of animal k when identities differ only in size (within 14%), the same for
+    every seed: one grey level, no markings."""
+    low, high = SUBTLE_SIZES
+    return Look(scale=low + (high - low) * ((k * GOLDEN) % 1.0), level=55, stripes=0, spot=False)
+
+
 def shared_look(rng: np.random.Generator) -> Look:
     """A look shared by all animals of an unidentified video, with a little random variation."""
     return Look(
