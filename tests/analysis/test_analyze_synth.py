@@ -33,7 +33,10 @@ EXACT = AnalysisOptions(
 
 @pytest.fixture(scope="module")
 def synth():
-    return synthesize(animals=2, frames=FRAMES, size=SIZE, seed=SEED, fps=FPS)
+    """The generator's video with every part labeled visible, as a pose model predicts them all."""
+    video = synthesize(animals=2, frames=FRAMES, size=SIZE, seed=SEED, fps=FPS)
+    video.hidden[:] = False
+    return video
 
 
 @pytest.fixture(scope="module")
