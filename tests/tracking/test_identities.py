@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from posenn.tracking import FrameInstances
-from posenn.tracking.identities import frame_identities, pooled_identities, pooled_log_probabilities, tracklet_lengths
+from posenn.tracking.identities import (
+    cut_at_swaps,
+    frame_identities,
+    pooled_identities,
+    pooled_log_probabilities,
+    tracklet_lengths,
+)
 
 from .test_similarity import animal
 
@@ -71,3 +77,27 @@ def test_untracked_detections_count_one_and_lengthen_no_tracklet():
     np.testing.assert_array_equal(tracklet_lengths(tracklets), [1, 1, 1, 1, 2, 2])
     np.testing.assert_array_equal(tracklet_lengths(np.array([-1, -1])), [1, 1])
     assert tracklet_lengths(np.zeros(0, dtype=np.int64)).shape == (0,)
+
+
+def test_tracklets_are_cut_where_the_class_evidence_turns_for_good():
+    rng = np.random.default_rng(0)
+    turned = np.log(np.r_[np.tile([0.8, 0.2], (25, 1)), np.tile([0.2, 0.8], (15, 1))])  # a swap after 25
+    first = 0.5 + np.clip(rng.normal(0, 0.08, 200), -0.3, 0.3)
+    weak = np.log(np.stack([first, 1 - first], axis=1))  # a weak, noisy model: nothing to cut
+    lone = np.log([[0.01, 0.99]])
+    tracklets = np.r_[np.zeros(40, int), np.ones(200, int), -1]
+    cut = cut_at_swaps(tracklets, np.concatenate([turned, weak, lone]))
+    assert (cut[:25] == 0).all() and (cut[25:40] == cut[25]).all() and cut[25] not in (0, 1)
+    assert (cut[40:240] == 1).all() and cut[240] == -1
+    short = cut_at_swaps(np.zeros(5, int), np.log(np.tile([[0.01, 0.99], [0.99, 0.01]], (3, 1))[:5]))
+    assert (short == 0).all()  # too short to cut into pieces of MIN_PIECE
+
+
+def test_pooled_names_follow_a_swap_the_tracker_missed():
+    """The tracked paths never cross, but the model's evidence swaps after frame 40 (as when two
+    animals in contact trade places unseen by the tracker): the names swap with it."""
+    frames, swap = 60, 40
+    probabilities = np.tile([[0.8, 0.2], [0.2, 0.8]], (frames, 1))
+    probabilities[2 * swap :] = probabilities[2 * swap :, ::-1]
+    identities = pooled_identities(two_animals(frames, probabilities), probabilities)
+    np.testing.assert_array_equal(identities, np.r_[np.tile([0, 1], swap), np.tile([1, 0], frames - swap)])
