@@ -159,8 +159,7 @@ def assemble_instances(
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (see `GroupedInstances.scores`) are dropped.
         max_hop_length: fragments join a nearby instance (see `fragments.join_fragments`)
-            when given, in input pixels per skeleton edge; None or 0
-            for no joining.
+            when given, in input pixels per skeleton edge; None or 0 for no joining.
     """
     from scipy.sparse import coo_matrix  # imported when used: scipy is slow to import
     from scipy.sparse.csgraph import connected_components

@@ -96,16 +96,20 @@ def make_background(size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_ellipse(
-    image: np.ndarray, centre: np.ndarray, axes: np.ndarray, direction: np.ndarray, level: int
+    image: np.ndarray, centre: np.ndarray, axes: np.ndarray, direction: np.ndarray, level: int,
+    line_type: int = cv2.LINE_AA,
 ):
-    """Fill an anti-aliased ellipse with `axes` (2,) in pixels along and across `direction`."""
+    """Fill an ellipse (anti-aliased by default) with `axes` (2,) in pixels along and across
+    `direction`."""
     angle = np.degrees(np.arctan2(direction[1], direction[0]))
-    cv2.ellipse(image, fixed(centre), fixed(axes), angle, 0, 360, level, -1, cv2.LINE_AA, SHIFT)
+    cv2.ellipse(image, fixed(centre), fixed(axes), angle, 0, 360, level, -1, line_type, SHIFT)
 
 
-def draw_line(image: np.ndarray, start: np.ndarray, end: np.ndarray, width: float, level: int):
-    """Draw an anti-aliased line with round ends centred on `start` and `end`."""
-    cv2.line(image, fixed(start), fixed(end), level, max(1, round(width)), cv2.LINE_AA, SHIFT)
+def draw_line(
+    image: np.ndarray, start: np.ndarray, end: np.ndarray, width: float, level: int, line_type: int = cv2.LINE_AA
+):
+    """Draw a line (anti-aliased by default) with round ends centred on `start` and `end`."""
+    cv2.line(image, fixed(start), fixed(end), level, max(1, round(width)), line_type, SHIFT)
 
 
 def draw_disc(image: np.ndarray, centre: np.ndarray, radius: float, level: int):
@@ -129,14 +133,13 @@ def draw_markings(
 
 
 def draw_body(image: np.ndarray, points: np.ndarray, length: float, level: int, line_type: int):
-    """Draw the body (abdomen, neck, thorax and head, no legs) of one animal in one grey level."""
+    """Draw the body (abdomen, neck, thorax and head, no legs) of one animal in one grey level,
+    with the shapes of `draw_animal`."""
     head, thorax, abdomen = points[HEAD], points[THORAX], points[ABDOMEN]
     parts = ((abdomen, ABDOMEN_AXES, thorax - abdomen), (thorax, THORAX_AXES, head - abdomen), (head, HEAD_AXES, head - thorax))
     for centre, axes, direction in parts:
-        angle = np.degrees(np.arctan2(direction[1], direction[0]))
-        axes = fixed(np.array(axes) * length)
-        cv2.ellipse(image, fixed(centre), axes, angle, 0, 360, level, -1, line_type, SHIFT)
-    cv2.line(image, fixed(thorax), fixed(head), level, max(1, round(NECK_WIDTH * length)), line_type, SHIFT)
+        draw_ellipse(image, centre, np.array(axes) * length, direction, level, line_type)
+    draw_line(image, thorax, head, NECK_WIDTH * length, level, line_type)
 
 
 def hidden_points(points: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:

@@ -89,19 +89,23 @@ def best_cut(log_p: np.ndarray) -> int | None:
     return int(cuts[best]) if gain[best] > SWAP_EVIDENCE else None
 
 
-def pooled_log_probabilities(tracklets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+def class_log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Logs of `(detections, classes)` class probabilities, floored at `MIN_PROBABILITY`."""
+    return np.log(np.clip(probabilities, MIN_PROBABILITY, 1.0))
+
+
+def pooled_log_probabilities(tracklets: np.ndarray, log_p: np.ndarray) -> np.ndarray:
     """`(detections, classes)` log class probabilities of each detection's tracklet: the
     log-softmax of its summed log-probabilities (a detection's own when untracked, -1).
 
     Args:
         tracklets: `(detections,)` tracklet ids, -1 = untracked.
-        probabilities: `(detections, classes)` class probabilities.
+        log_p: `(detections, classes)` log class probabilities (`class_log_probabilities`).
     """
-    log_p = np.log(np.clip(probabilities, MIN_PROBABILITY, 1.0))
     tracked = tracklets >= 0
     evidence = log_p
     if tracked.any():
-        sums = np.zeros((tracklets.max() + 1, probabilities.shape[1]))
+        sums = np.zeros((tracklets.max() + 1, log_p.shape[1]))
         np.add.at(sums, tracklets[tracked], log_p[tracked])
         evidence = np.where(tracked[:, None], sums[np.maximum(tracklets, 0)], log_p)
     return evidence - np.logaddexp.reduce(evidence, axis=1, keepdims=True)
@@ -125,9 +129,9 @@ def pooled_identities(
     detections = online_pass(frames, options or TrackerOptions())
     if len(detections.ids) != len(probabilities):
         raise ValueError(f"{len(detections.ids)} detections but {len(probabilities)} rows of class probabilities")
-    log_p = np.log(np.clip(probabilities, MIN_PROBABILITY, 1.0))
+    log_p = class_log_probabilities(probabilities)
     tracklets = cut_at_swaps(split_tracklets(detections.ids, detections.breaks), log_p)
-    pooled = pooled_log_probabilities(tracklets, probabilities)
+    pooled = pooled_log_probabilities(tracklets, log_p)
     lengths = tracklet_lengths(tracklets)
     identities = np.full(len(probabilities), -1, np.int64)
     starts = np.flatnonzero(np.r_[True, detections.frame_idx[1:] != detections.frame_idx[:-1]])

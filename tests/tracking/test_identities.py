@@ -5,6 +5,7 @@ import pytest
 
 from posenn.tracking import FrameInstances
 from posenn.tracking.identities import (
+    class_log_probabilities,
     cut_at_swaps,
     frame_identities,
     pooled_identities,
@@ -49,7 +50,7 @@ def test_extra_detections_get_no_identity_and_rows_must_match():
 
 def test_pooled_log_probabilities_multiply_the_frames_of_a_tracklet():
     probabilities = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
-    pooled = pooled_log_probabilities(np.array([0, 0, -1]), probabilities)
+    pooled = pooled_log_probabilities(np.array([0, 0, -1]), class_log_probabilities(probabilities))
     np.testing.assert_allclose(np.exp(pooled[0]), [0.9, 0.1])  # 0.45 : 0.05
     np.testing.assert_allclose(pooled[1], pooled[0])
     np.testing.assert_allclose(np.exp(pooled[2]), [0.2, 0.8])
@@ -61,7 +62,8 @@ def test_a_biased_model_still_names_the_likelier_tracklet():
     identity 0 underflow, but the first animal is the likelier identity 0 in every frame."""
     frames = 100
     probabilities = np.tile([[0.38, 0.62], [0.29, 0.71]], (frames, 1))
-    assert np.exp(pooled_log_probabilities(np.tile([0, 1], frames), probabilities)[:2, 0]).max() < 1e-20
+    pooled = pooled_log_probabilities(np.tile([0, 1], frames), class_log_probabilities(probabilities))
+    assert np.exp(pooled[:2, 0]).max() < 1e-20
     identities = pooled_identities(two_animals(frames, probabilities), probabilities)
     np.testing.assert_array_equal(identities, np.tile([0, 1], frames))
 
