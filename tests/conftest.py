@@ -61,3 +61,20 @@ def training_step():
         return prepared, loss
 
     return step
+
+
+@pytest.fixture
+def train_for_steps():
+    """Factory: `train_for_steps(labels, model_type, run_dir, steps, overrides=(), instances="user")`
+    trains a model from `posenn config`'s choices for `labels` for `steps` steps (epochs of 50, no
+    early stop), with extra `key=value` settings, and returns its folder."""
+    from posenn.autoconfig import config_from_labels
+    from posenn.config import with_overrides
+    from posenn.training.run import train
+
+    def run(labels: Path, model_type: str, run_dir: Path, steps: int, overrides=(), instances: str = "user") -> Path:
+        budget = [f"train.run_dir={run_dir}", f"train.epochs={steps // 50}", "train.steps_per_epoch=50",
+                  "train.early_stopping_patience=null"]
+        return train(with_overrides(config_from_labels(labels, model_type, instances), budget + list(overrides)), quiet=True)
+
+    return run

@@ -11,14 +11,11 @@ import pytest
 import sleap_io as sio
 from typer.testing import CliRunner
 
-from posenn.autoconfig import config_from_labels
 from posenn.cli import app
-from posenn.config import with_overrides
 from posenn.evaluation.identity import named_right
 from posenn.inference.run import TrackOptions, track
 from posenn.synth import generate
 from posenn.tracking import TrackerOptions
-from posenn.training.run import train
 
 SIZE = 96
 MIN_NAMED_RIGHT = 0.9
@@ -32,10 +29,7 @@ def videos(tmp_path_factory) -> tuple[Path, Path]:
     return train_labels, test_labels
 
 
-def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, overrides: list[str]) -> Path:
-    budget = [f"train.run_dir={run_dir}", f"train.epochs={steps // 50}", "train.steps_per_epoch=50",
-              "train.early_stopping_patience=null", "augment.rotation=180"]
-    return train(with_overrides(config_from_labels(labels, model_type, "user"), budget + overrides), quiet=True)
+ANY_ROTATION = ["augment.rotation=180"]
 
 
 def check_named(name: str, truth_path: Path, predictions: sio.Labels) -> float:
@@ -46,10 +40,11 @@ def check_named(name: str, truth_path: Path, predictions: sio.Labels) -> float:
     return right
 
 
-def test_multiclass_topdown_names_the_animals_pooled_at_least_as_well_as_frame_by_frame(videos, tmp_path):
+def test_multiclass_topdown_names_the_animals_pooled_at_least_as_well_as_frame_by_frame(videos, tmp_path, train_for_steps):
     train_labels, test_labels = videos
-    centroid = train_model(train_labels, "centroid", tmp_path / "centroid", 300, [])
-    identity = train_model(train_labels, "multiclass_topdown", tmp_path / "topdown", 900, ["model.class_features=detached"])
+    centroid = train_for_steps(train_labels, "centroid", tmp_path / "centroid", 300, ANY_ROTATION)
+    identity = train_for_steps(train_labels, "multiclass_topdown", tmp_path / "topdown", 900,
+                               ANY_ROTATION + ["model.class_features=detached"])
     video, models = test_labels.with_suffix(".mp4"), [centroid, identity]
     frame_by_frame = track(video, models, tmp_path / "frames.slp", TrackOptions(quiet=True))
     pooled = track(video, models, tmp_path / "pooled.slp", TrackOptions(quiet=True, tracker=TrackerOptions()))
@@ -57,11 +52,11 @@ def test_multiclass_topdown_names_the_animals_pooled_at_least_as_well_as_frame_b
     assert check_named("multi-class top-down, pooled", test_labels, pooled) >= right - 0.01
 
 
-def test_multiclass_bottomup_names_the_animals_pooled_by_default_and_frame_by_frame(videos, tmp_path):
+def test_multiclass_bottomup_names_the_animals_pooled_by_default_and_frame_by_frame(videos, tmp_path, train_for_steps):
     """`posenn track` pools an identity model's names along the tracker's tracklets unless told
     `--no-pool-identities`; both name the animals right."""
     train_labels, test_labels = videos
-    identity = train_model(train_labels, "multiclass_bottomup", tmp_path / "bottomup", 400, [])
+    identity = train_for_steps(train_labels, "multiclass_bottomup", tmp_path / "bottomup", 400, ANY_ROTATION)
     video = test_labels.with_suffix(".mp4")
     for name, flags in (("pooled", []), ("frame by frame", ["--no-pool-identities"])):
         output = tmp_path / f"{name}.slp"

@@ -7,13 +7,10 @@ from pathlib import Path
 import pytest
 import sleap_io as sio
 
-from posenn.autoconfig import config_from_labels
-from posenn.config import with_overrides
 from posenn.evaluation.tracking import evaluate_tracking
 from posenn.inference.run import TrackOptions, track
 from posenn.synth import generate
 from posenn.tracking import TrackerOptions, track_labels
-from posenn.training.run import train
 
 SIZE = 160
 STEPS = 3000
@@ -25,12 +22,6 @@ def videos(tmp_path_factory) -> tuple[Path, Path]:
     train_labels = generate(work / "train", animals=2, frames=600, size=SIZE, seed=1, identity=True)
     test_labels = generate(work / "test", animals=2, frames=150, size=SIZE, seed=2, identity=True, fps=5)
     return train_labels, test_labels
-
-
-def train_model(labels: Path, model_type: str, run_dir: Path, steps: int, overrides: list[str]) -> Path:
-    budget = [f"train.run_dir={run_dir}", f"train.epochs={steps // 50}", "train.steps_per_epoch=50",
-              "train.early_stopping_patience=null"]
-    return train(with_overrides(config_from_labels(labels, model_type, "user"), budget + overrides), quiet=True)
 
 
 def check_identities(name: str, truth_path: Path, predictions: sio.Labels) -> None:
@@ -47,16 +38,16 @@ def check_identities(name: str, truth_path: Path, predictions: sio.Labels) -> No
     assert identities["id_switches"] < tracked["id_switches"]
 
 
-def test_multiclass_topdown_keeps_identities(videos, tmp_path):
+def test_multiclass_topdown_keeps_identities(videos, tmp_path, train_for_steps):
     train_labels, test_labels = videos
-    centroid = train_model(train_labels, "centroid", tmp_path / "centroid", 300, ["data.scale=0.5"])
-    identity = train_model(train_labels, "multiclass_topdown", tmp_path / "topdown", STEPS, ["augment.rotation=180"])
+    centroid = train_for_steps(train_labels, "centroid", tmp_path / "centroid", 300, ["data.scale=0.5"])
+    identity = train_for_steps(train_labels, "multiclass_topdown", tmp_path / "topdown", STEPS, ["augment.rotation=180"])
     predictions = track(test_labels.with_suffix(".mp4"), [centroid, identity], tmp_path / "pred.slp", TrackOptions(quiet=True))
     check_identities("multi-class top-down", test_labels, predictions)
 
 
-def test_multiclass_bottomup_keeps_identities(videos, tmp_path):
+def test_multiclass_bottomup_keeps_identities(videos, tmp_path, train_for_steps):
     train_labels, test_labels = videos
-    identity = train_model(train_labels, "multiclass_bottomup", tmp_path / "bottomup", STEPS, ["augment.rotation=180"])
+    identity = train_for_steps(train_labels, "multiclass_bottomup", tmp_path / "bottomup", STEPS, ["augment.rotation=180"])
     predictions = track(test_labels.with_suffix(".mp4"), [identity], tmp_path / "pred.slp", TrackOptions(quiet=True))
     check_identities("multi-class bottom-up", test_labels, predictions)

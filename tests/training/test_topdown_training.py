@@ -5,32 +5,30 @@ from pathlib import Path
 import numpy as np
 import sleap_io as sio
 
-from posenn.autoconfig import config_from_labels
-from posenn.config import with_overrides
 from posenn.evaluation.pose import evaluate_labels
 from posenn.inference.run import TrackOptions, track
 from posenn.synth import generate
-from posenn.training.run import train
 
 
-def train_pair(labels: Path, out: Path, instances: str, centroid_steps: int, instance_steps: int, **overrides) -> list[Path]:
-    """Train a centroid and a centered-instance model on `labels`; return their folders.
+def train_pair(
+    train_for_steps, labels: Path, out: Path, instances: str, centroid_steps: int, instance_steps: int, **overrides
+) -> list[Path]:
+    """Train a centroid and a centered-instance model on `labels` with the `train_for_steps`
+    fixture; return their folders.
 
     `overrides` maps a model type to its extra `key=value` settings.
     """
-    folders = []
-    for model_type, steps in (("centroid", centroid_steps), ("centered_instance", instance_steps)):
-        budget = [f"train.run_dir={out / model_type}", f"train.epochs={steps // 50}", "train.steps_per_epoch=50",
-                  "train.early_stopping_patience=null"]
-        config = with_overrides(config_from_labels(labels, model_type, instances), budget + overrides.get(model_type, []))
-        folders.append(train(config, quiet=True))
-    return folders
+    return [
+        train_for_steps(labels, model_type, out / model_type, steps, overrides.get(model_type, []), instances)
+        for model_type, steps in (("centroid", centroid_steps), ("centered_instance", instance_steps))
+    ]
 
 
-def test_synthetic_pair_reaches_map(tmp_path):
+def test_synthetic_pair_reaches_map(tmp_path, train_for_steps):
     train_labels = generate(tmp_path / "train", animals=2, frames=400, size=256, seed=1)
     test_labels = generate(tmp_path / "test", animals=2, frames=100, size=256, seed=2)
     folders = train_pair(
+        train_for_steps,
         train_labels, tmp_path, "user", centroid_steps=300, instance_steps=1500,
         centroid=["data.scale=0.5"], centered_instance=["augment.rotation=180"],
     )
@@ -40,9 +38,10 @@ def test_synthetic_pair_reaches_map(tmp_path):
     assert metrics["oks_map"] >= 0.7
 
 
-def test_flies_are_found_on_held_out_frames(shared_file, tmp_path):
+def test_flies_are_found_on_held_out_frames(shared_file, tmp_path, train_for_steps):
     labels_path = shared_file("centered_pair_predictions.slp")
     folders = train_pair(
+        train_for_steps,
         labels_path, tmp_path, "predicted", centroid_steps=300, instance_steps=800,
         centered_instance=["augment.rotation=180"],
     )
