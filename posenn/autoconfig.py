@@ -43,6 +43,11 @@ CROP_MARGIN = 0.2
 # parts occluded or missed stays, while fragments of stray peaks go.
 GROUPING_PERCENTILE = 5
 GROUPING_FRACTION = 0.5
+# Bottom-up limbs longer than this percentile of their edge's labeled lengths are penalised when
+# grouping. One length per edge, not the animal's span for all: on the 8-animal synthetic crowd
+# (a 6000-step model) it took OKS mAP from 0.595 to 0.629 and the right count from 45.5% to 51%
+# of frames; 1.2 x the percentile gave 0.619, 1.4 x 0.609.
+LIMB_PERCENTILE = 99
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -114,6 +119,19 @@ def training_window(largest: float, frame_side: float, max_stride: int) -> int |
     rounded up to the max stride; None when that is not smaller than the frame."""
     side = int(math.ceil(1.5 * largest / max_stride) * max_stride)
     return side if side < frame_side else None
+
+
+def edge_lengths(points: list[np.ndarray], edges: list[tuple[int, int]], unlabeled: float) -> list[float]:
+    """Longest limb of each edge that grouping takes without a penalty: the `LIMB_PERCENTILE`
+    of the edge's labeled lengths (frame pixels), `unlabeled` for an edge never labeled."""
+    frames = [frame_points for frame_points in points if len(frame_points)]
+    instances = np.concatenate(frames) if frames else np.zeros((0, 0, 2))
+    lengths = []
+    for source, destination in edges:
+        limbs = np.linalg.norm(instances[:, source] - instances[:, destination], axis=-1) if len(instances) else np.zeros(0)
+        limbs = limbs[~np.isnan(limbs)]
+        lengths.append(round(float(np.percentile(limbs, LIMB_PERCENTILE)), 1) if len(limbs) else round(unlabeled, 1))
+    return lengths
 
 
 def grouping_defaults(points: list[np.ndarray], edges: list[tuple[int, int]]) -> tuple[int, float, float | None]:
@@ -204,11 +222,13 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
     if model_type == "bottomup":
         nodes = list(skeleton.node_names)
-        forest = spanning_edges(len(nodes), [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges])
+        skeleton_edges = [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges]
+        forest = spanning_edges(len(nodes), skeleton_edges)
         inference = config.inference
         inference.min_points, inference.min_instance_score, inference.max_hop_length = grouping_defaults(
             [s.points for s in samples], forest
         )
+        inference.max_edge_length = edge_lengths([s.points for s in samples], skeleton_edges, inference.max_edge_length)
         config.train.paf_weight = FIELD_WEIGHT
     if model_type in ("multiclass_bottomup", "multiclass_topdown"):
         config.model.classes = identity_classes(samples, labels_path)
@@ -237,7 +257,8 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
     margin, rounded up to the max stride. Bottom-up models train on windows 1.5 × the largest
     animal's span, their fields are drawn in bands at least two cells wide, and limbs longer than
-    the largest animal are penalised when grouping.
+    the largest animal (then each edge's longest labeled limb, see `edge_lengths`) are penalised
+    when grouping.
     """
     model = config.model
     target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE

@@ -140,6 +140,11 @@ class TrainConfig(Section):
     )
     max_steps: int | None = Field(None, ge=1)
     max_minutes: float | None = Field(None, gt=0.0)
+    calibrate_instance_score: bool = Field(
+        True,
+        description="Bottom-up: after training, set inference.min_instance_score to the threshold under which the most "
+        "validation frames hold as many instances as animals (measured with the trained model).",
+    )
     run_dir: Path = Path("models/run")
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -184,7 +189,11 @@ class InferenceConfig(Section):
     )
     min_line_score: float = Field(0.25, ge=-1.0, le=1.0, description="Bottom-up: weakest limb connection kept.")
     line_points: int = Field(10, ge=2, description="Bottom-up: field samples along each candidate limb.")
-    max_edge_length: float | None = Field(None, gt=0.0, description="Bottom-up: longer limbs (frame pixels) are penalised.")
+    max_edge_length: float | list[float] | None = Field(
+        None,
+        description="Bottom-up: limbs longer than this (frame pixels) are penalised: one length for every edge, or one "
+        "per edge of data.skeleton.edges, in its order (posenn config measures them from the labels).",
+    )
     min_points: int = Field(2, ge=1, description="Bottom-up: grouped instances with fewer parts are dropped.")
     min_instance_score: float = Field(
         0.0, ge=0.0, le=1.0,
@@ -200,6 +209,16 @@ class InferenceConfig(Section):
         description="Bottom-up: a fragment joins a nearby instance that lacks its parts when within this distance "
         "(frame pixels) per skeleton edge between them; null for no joining.",
     )
+
+    @field_validator("max_edge_length")
+    @classmethod
+    def _positive_lengths(cls, value: float | list[float] | None) -> float | list[float] | None:
+        lengths = value if isinstance(value, list) else [] if value is None else [value]
+        if any(length <= 0 for length in lengths):
+            raise ValueError(f"limb lengths must be positive pixels, got {value}")
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list: give one length per skeleton edge, one length, or null")
+        return value
 
 
 class Config(Section):

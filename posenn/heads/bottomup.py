@@ -31,7 +31,8 @@ class GroupingOptions:
             least `MIN_PEAKS_PER_PART`).
         min_line_score: weakest mean field projection a limb may have.
         line_points: field samples along each candidate limb.
-        max_edge_length: limbs longer than this (input pixels) are penalised; None for no penalty.
+        max_edge_length: limbs longer than this (input pixels) are penalised: one length, or one
+            per edge of the head's `edges`; None for no penalty.
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (limb scores and peak values over edges and nodes, see
             `GroupedInstances`) are dropped.
@@ -46,7 +47,7 @@ class GroupingOptions:
     max_instances: int = 16
     min_line_score: float = 0.25
     line_points: int = 10
-    max_edge_length: float | None = None
+    max_edge_length: float | tuple[float, ...] | None = None
     min_points: int = 2
     min_score: float = 0.0
     max_hop_length: float | None = None

@@ -7,6 +7,8 @@ Grid cells follow the convention of `confmaps` (cell `j` centred on input pixel 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -95,7 +97,7 @@ def line_scores(
     sources: torch.Tensor,
     destinations: torch.Tensor,
     n_points: int,
-    max_length: float | None,
+    max_length: float | Sequence[float] | None,
     centred: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Score every candidate limb between source and destination peaks of each edge.
@@ -110,7 +112,8 @@ def line_scores(
         sources: `(batch, edges, peaks, 2)` candidate source parts, xy in input pixels (NaN-free).
         destinations: `(batch, edges, peaks, 2)` candidate destination parts.
         n_points: samples along each candidate limb.
-        max_length: longest limb without a penalty (input pixels), None for no penalty.
+        max_length: longest limb without a penalty (input pixels): one for all edges, or one per
+            edge; None for no penalty.
         centred: the grid convention of the fields (see `posenn.heads.confmaps`).
 
     Returns:
@@ -134,5 +137,7 @@ def line_scores(
     mean = projection.mean(dim=-1)  # (batch, edges, peaks, peaks)
     support = ((projection > 0) & (projection >= 0.5 * mean[..., None])).float().mean(dim=-1)
     if max_length is not None:
-        mean = mean + (max_length / length.clamp_min(1e-6) - 1).clamp(max=0)
+        longest = torch.as_tensor(max_length, dtype=mean.dtype, device=mean.device)
+        longest = longest.reshape(1, edges, 1, 1) if longest.ndim else longest
+        mean = mean + (longest / length.clamp_min(1e-6) - 1).clamp(max=0)
     return mean, support

@@ -158,6 +158,27 @@ def build_head(config: Config) -> Head:
     return SingleInstanceHead(len(nodes), **maps)
 
 
+def forest_edge_lengths(config: Config, forest: list[tuple[int, int]]) -> float | tuple[float, ...] | None:
+    """`inference.max_edge_length` in input pixels: one length, or one per edge of `forest`.
+
+    Raises:
+        PosennError: if a list of lengths does not hold one per skeleton edge.
+    """
+    lengths, scale = config.inference.max_edge_length, config.data.scale
+    if lengths is None:
+        return None
+    if not isinstance(lengths, list):
+        return lengths * scale
+    edges = edge_indices(config)
+    if len(lengths) != len(edges):
+        raise PosennError(
+            f"inference.max_edge_length holds {len(lengths)} lengths; expected one per edge of data.skeleton.edges "
+            f"({len(edges)}), or a single length."
+        )
+    per_edge = dict(zip(edges, lengths))
+    return tuple(per_edge[edge] * scale for edge in forest)
+
+
 def edge_indices(config: Config) -> list[tuple[int, int]]:
     """The skeleton's edges as `(source, destination)` node indices."""
     nodes = config.data.skeleton.nodes
@@ -203,7 +224,7 @@ def bottomup_head(config: Config) -> BottomUpHead:
         raise PosennError("data.skeleton.edges is empty: bottom-up models group parts along the skeleton's edges.")
     inference = config.inference
     scale = config.data.scale
-    max_edge_length = inference.max_edge_length * scale if inference.max_edge_length else None
+    max_edge_length = forest_edge_lengths(config, forest)
     max_hop_length = inference.max_hop_length * scale if inference.max_hop_length else None
     grouping = GroupingOptions(
         inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points,

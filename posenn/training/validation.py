@@ -104,9 +104,12 @@ def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[Vali
     return frames
 
 
-def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path) -> dict:
-    """Evaluate `module` on `loader` and write the figures to `metrics.json`."""
+def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path, calibration: dict | None = None) -> dict:
+    """Evaluate `module` on `loader` and write the figures to `metrics.json` (with the bottom-up
+    instance-score `calibration` when given)."""
     config = module.config
     metrics = validation_metrics(predict_validation(module, loader), module.evaluated_nodes, config.data.scale)
+    if calibration is not None:
+        metrics["instance_score_calibration"] = calibration
     write_json(metrics, Path(path))
     return metrics

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from posenn.autoconfig import FIELD_WEIGHT, GROUPING_FRACTION, config_from_labels, grouping_defaults
+from posenn.autoconfig import FIELD_WEIGHT, GROUPING_FRACTION, LIMB_PERCENTILE, config_from_labels, edge_lengths, grouping_defaults
+from posenn.config import InferenceConfig
+from posenn.errors import PosennError
 from posenn.models.model import build_head
 
 
@@ -24,6 +26,30 @@ def test_grouping_defaults_follow_the_least_complete_animals():
     assert min_points == 2 and min_score == pytest.approx(GROUPING_FRACTION * 5 / 9, abs=1e-3) and longest == 10.0
 
 
+def test_edge_lengths_are_each_edges_own_percentile():
+    rng = np.random.default_rng(0)
+    animals = chain_animals(200, 0)
+    animals[:, 1, 0] = 10.0 * rng.uniform(0.8, 1.2, 200)  # edge 0 varies, 8 to 12 px
+    animals[:, 2:, 0] += 10.0  # edge 1 is 20 px; edges 2 and 3 stay 10 px
+    animals[:, 4] = np.nan  # edge 3 is never labeled
+    lengths = edge_lengths([animals], [(0, 1), (1, 2), (2, 3), (3, 4)], unlabeled=55.0)
+    assert lengths[0] == pytest.approx(np.percentile(animals[:, 1, 0], LIMB_PERCENTILE), abs=0.05)
+    assert lengths[1] == pytest.approx(np.percentile(30.0 - animals[:, 1, 0], LIMB_PERCENTILE), abs=0.05)
+    assert lengths[2:] == [10.0, 55.0]
+
+
+def test_edge_lengths_of_a_config_must_fit_the_skeleton(shared_file):
+    config = config_from_labels(shared_file("centered_pair_predictions.slp"), "bottomup", instances="predicted")
+    config.inference.max_edge_length = config.inference.max_edge_length[:-1]
+    with pytest.raises(PosennError, match="inference.max_edge_length holds 22 lengths; expected one per edge"):
+        build_head(config)
+    config.inference.max_edge_length = 40.0  # one length for every edge still works
+    assert build_head(config).grouping.max_edge_length == pytest.approx(40.0 * config.data.scale)
+    for wrong in ([12.0, -1.0], []):
+        with pytest.raises(ValueError, match="max_edge_length"):
+            InferenceConfig(max_edge_length=wrong)
+
+
 def test_grouping_defaults_without_limbs_keep_joining_off():
     lone = [np.array([[[1.0, 2.0], [np.nan, np.nan]]])]
     assert grouping_defaults(lone, [(0, 1)]) == (2, round(GROUPING_FRACTION / 3, 3), None)  # one part of two, no limb
@@ -34,7 +60,7 @@ def test_bottomup_config_of_the_flies_measures_grouping(shared_file):
     inference = config.inference
     assert 2 <= inference.min_points <= 12  # at most half of the 24 parts
     assert 0.0 < inference.min_instance_score <= GROUPING_FRACTION
-    assert 0.0 < inference.max_hop_length <= inference.max_edge_length
+    assert 0.0 < inference.max_hop_length <= max(inference.max_edge_length)
     assert config.train.paf_weight == FIELD_WEIGHT < 1.0  # the part maps lead the loss
     grouping = build_head(config).grouping
     assert grouping.min_points == inference.min_points and grouping.min_score == inference.min_instance_score

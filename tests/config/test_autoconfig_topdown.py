@@ -125,10 +125,11 @@ def test_bottomup_config_sizes_fields_and_limb_penalty(shared_file, fly_boxes):
     assert model.type == "bottomup" and model.paf_stride == model.output_stride
     assert model.paf_width >= 2 * model.paf_stride  # a band at least two cells wide
     largest = np.percentile(np.hypot(fly_boxes[:, 0], fly_boxes[:, 1]), 99)
-    assert config.inference.max_edge_length == pytest.approx(largest, abs=0.1)
+    lengths = config.inference.max_edge_length  # one per skeleton edge, each under the animal's span
+    assert len(lengths) == len(config.data.skeleton.edges) == 23 and 0 < min(lengths) <= max(lengths) < largest
     head = build_head(config)
     assert head.n_nodes == 24 and len(head.edges) == 23  # the fly skeleton is a tree
-    assert head.grouping.max_edge_length == pytest.approx(largest * config.data.scale, abs=0.1)
+    assert head.grouping.max_edge_length == pytest.approx([length * config.data.scale for length in lengths], abs=0.1)
 
 
 def test_bottomup_without_skeleton_edges_is_a_clear_error(configs):

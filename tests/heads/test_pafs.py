@@ -62,6 +62,20 @@ def test_line_scores_prefer_true_limbs_and_penalise_long_ones():
     torch.testing.assert_close(penalised[0, 0, 0, 0], scores[0, 0, 0, 0] - 0.5)
 
 
+def test_line_scores_penalise_each_edge_by_its_own_length():
+    points = torch.tensor([[[[20.0, 20.0], [50.0, 20.0], [50.0, 30.0]]]])  # a 30 px limb, then a 10 px one
+    edges = [(0, 1), (1, 2)]
+    fields = part_affinity_fields(points, edges, 96, 96, 2, 6.0)
+    sources = torch.stack([points[:, :, 0], points[:, :, 1]], dim=1)  # (batch, edges, peaks, 2)
+    destinations = torch.stack([points[:, :, 1], points[:, :, 2]], dim=1)
+    plain, _ = line_scores(fields, 2, sources, destinations, 10, max_length=None)
+    per_edge, _ = line_scores(fields, 2, sources, destinations, 10, max_length=(40.0, 5.0))
+    torch.testing.assert_close(per_edge[0, 0], plain[0, 0])  # 30 px within 40: no penalty
+    torch.testing.assert_close(per_edge[0, 1], plain[0, 1] - 0.5)  # 10 px against 5: 1 - 5/10
+    uniform, _ = line_scores(fields, 2, sources, destinations, 10, max_length=15.0)
+    torch.testing.assert_close(uniform[0, 1], plain[0, 1])
+
+
 def test_assign_limbs_is_optimal_not_greedy():
     scores = np.array([[[[0.9, 0.8], [0.85, 0.1]]]])
     limbs = assign_limbs(scores, np.ones_like(scores, dtype=bool))

@@ -1,0 +1,92 @@
+"""Bottom-up instance-score threshold measured with the trained model on the validation frames.
+
+`posenn config` sets `inference.min_instance_score` from the labels alone: what perfect maps and
+fields would give the least complete animals. A trained network scores real animals lower and
+builds extra instances from stray peaks in crowds, whose scores the labels cannot tell. After
+training, the validation frames are grouped with no score threshold, and the threshold kept is
+the one under which the most frames hold as many instances as animals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from posenn.heads.bottomup import BottomUpHead
+from posenn.training.validation import ValidationFrame, predict_validation
+
+# Too few validation frames with animals tell nothing: the threshold from the labels stays.
+MIN_CALIBRATION_FRAMES = 10
+
+
+class ScoreThreshold(NamedTuple):
+    """A calibrated minimum instance score and the share of validation frames whose instance
+    count is right with it, and with the threshold it replaces."""
+
+    min_instance_score: float
+    count_accuracy: float
+    count_accuracy_before: float
+    frames: int
+
+
+def animals_per_frame(frames: list[ValidationFrame]) -> np.ndarray:
+    """`(frames,)` labeled animals with at least half their parts labeled in each frame."""
+    counts = []
+    for frame in frames:
+        labeled = ~np.isnan(frame.truth[..., 0])  # (instances, nodes)
+        counts.append(int(np.sum(labeled.sum(axis=1) * 2 >= labeled.shape[1])) if labeled.size else 0)
+    return np.array(counts, dtype=np.int64)
+
+
+def count_accuracy(scores: list[np.ndarray], animals: np.ndarray, threshold: float) -> float:
+    """Share of frames with as many instances scoring at least `threshold` as animals."""
+    found = np.array([int(np.sum(frame_scores >= threshold)) for frame_scores in scores])
+    return float(np.mean(found == animals))
+
+
+def best_threshold(scores: list[np.ndarray], animals: np.ndarray, current: float) -> ScoreThreshold:
+    """The instance-score threshold that gets the most frames' count right.
+
+    Candidate thresholds lie halfway between consecutive distinct instance scores (and 0), so a
+    threshold never sits on an instance's own score; among equally good ones the lowest is kept,
+    which drops no animal the others keep.
+
+    Args:
+        scores: per frame, `(instances,)` scores of the instances grouped without a threshold.
+        animals: `(frames,)` animals in each frame.
+        current: the threshold in use, for comparison.
+    """
+    distinct = np.unique(np.concatenate([np.zeros(1), *scores]))
+    candidates = np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2])
+    found = np.stack([[np.sum(frame_scores >= t) for t in candidates] for frame_scores in scores])  # (frames, candidates)
+    accuracy = np.mean(found == animals[:, None], axis=0)
+    best = int(np.argmax(accuracy))
+    return ScoreThreshold(
+        round(float(candidates[best]), 3), float(accuracy[best]), count_accuracy(scores, animals, current), len(animals)
+    )
+
+
+def calibrate_instance_score(module: torch.nn.Module, loader: DataLoader) -> ScoreThreshold | None:
+    """Group the validation frames with no instance-score threshold and measure the best one.
+
+    Returns:
+        The threshold, or None for heads other than `BottomUpHead` and when fewer than
+        `MIN_CALIBRATION_FRAMES` validation frames hold animals.
+    """
+    head = module.head
+    if not isinstance(head, BottomUpHead):
+        return None
+    module.head = dataclasses.replace(head, grouping=dataclasses.replace(head.grouping, min_score=0.0))
+    try:
+        frames = predict_validation(module, loader)
+    finally:
+        module.head = head
+    animals = animals_per_frame(frames)
+    if np.sum(animals > 0) < MIN_CALIBRATION_FRAMES:
+        return None
+    scores = [frame.scores[~np.isnan(frame.predicted).all(axis=(1, 2))] for frame in frames]
+    return best_threshold(scores, animals, head.grouping.min_score)

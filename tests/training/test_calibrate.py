@@ -1,0 +1,54 @@
+"""The bottom-up instance-score threshold measured on validation frames."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from posenn.synth import generate
+from posenn.training.calibrate import animals_per_frame, best_threshold, count_accuracy
+from posenn.training.validation import ValidationFrame
+
+
+def frame(truth: np.ndarray) -> ValidationFrame:
+    return ValidationFrame(0, truth, np.full_like(truth, np.nan), np.zeros(len(truth)), np.zeros(len(truth)))
+
+
+def test_animals_are_instances_with_half_their_parts():
+    truth = np.zeros((3, 4, 2))
+    truth[1, :3] = np.nan  # one part of four: a stray, not an animal
+    truth[2, :2] = np.nan  # two of four: an animal
+    assert animals_per_frame([frame(truth), frame(np.zeros((0, 4, 2)))]).tolist() == [2, 0]
+
+
+def test_best_threshold_drops_stray_instances_and_keeps_weak_animals():
+    # Two animals per frame; real animals score 0.5-0.9, strays 0.2-0.35, one weak animal at 0.4.
+    scores = [np.array([0.9, 0.8, 0.3]), np.array([0.7, 0.4, 0.2]), np.array([0.85, 0.5, 0.35]), np.array([0.6, 0.55])]
+    animals = np.array([2, 2, 2, 2])
+    threshold = best_threshold(scores, animals, current=0.0)
+    assert 0.35 < threshold.min_instance_score < 0.4  # halfway between the last stray and the weak animal
+    assert threshold.count_accuracy == 1.0 and threshold.count_accuracy_before == 0.25 and threshold.frames == 4
+    assert count_accuracy(scores, animals, threshold.min_instance_score) == 1.0
+
+
+def test_best_threshold_keeps_the_lowest_of_equals_and_can_lower_a_threshold():
+    scores = [np.array([0.3, 0.25]), np.array([0.28])]
+    threshold = best_threshold(scores, np.array([2, 1]), current=0.5)  # 0.5 drops every animal
+    assert threshold.min_instance_score == 0.0 and threshold.count_accuracy == 1.0
+    assert threshold.count_accuracy_before == 0.0
+
+
+def test_training_a_bottomup_model_calibrates_its_threshold(tmp_path, train_for_steps):
+    labels = generate(tmp_path / "synth", animals=2, frames=40, size=96, seed=3)
+    folder = train_for_steps(labels, "bottomup", tmp_path / "run", 100, ["data.val_fraction=0.25"])
+    calibration = json.loads((folder / "metrics.json").read_text())["instance_score_calibration"]
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["inference"]["min_instance_score"] == calibration["min_instance_score"]
+    assert calibration["frames"] == 10
+    assert calibration["count_accuracy"] >= calibration["count_accuracy_before"]
+    assert calibration["min_instance_score_from_labels"] == pytest.approx(0.5 * 1.0, abs=0.05)  # complete synthetic animals
+
+    kept = train_for_steps(labels, "bottomup", tmp_path / "kept", 50, ["data.val_fraction=0.25", "train.calibrate_instance_score=false"])
+    assert "instance_score_calibration" not in json.loads((kept / "metrics.json").read_text())
+    assert yaml.safe_load((kept / "config.yaml").read_text())["inference"]["min_instance_score"] == calibration["min_instance_score_from_labels"]
