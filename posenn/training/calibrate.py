@@ -51,23 +51,25 @@ def count_accuracy(scores: list[np.ndarray], animals: np.ndarray, threshold: flo
 def best_threshold(scores: list[np.ndarray], animals: np.ndarray, current: float) -> ScoreThreshold:
     """The instance-score threshold that gets the most frames' count right.
 
-    Candidate thresholds lie halfway between consecutive distinct instance scores (and 0), so a
-    threshold never sits on an instance's own score; among equally good ones the lowest is kept,
-    which drops no animal the others keep.
+    Thresholds between two consecutive distinct instance scores (0 and 1 included) give the same
+    counts; the best of these intervals form runs of adjacent ones. The middle of the widest run
+    is kept: as far as the validation frames allow from both the weakest animal kept and the
+    strongest stray instance dropped.
 
     Args:
         scores: per frame, `(instances,)` scores of the instances grouped without a threshold.
         animals: `(frames,)` animals in each frame.
         current: the threshold in use, for comparison.
     """
-    distinct = np.unique(np.concatenate([np.zeros(1), *scores]))
-    candidates = np.concatenate([[0.0], (distinct[:-1] + distinct[1:]) / 2])
-    found = np.stack([[np.sum(frame_scores >= t) for t in candidates] for frame_scores in scores])  # (frames, candidates)
+    distinct = np.unique(np.concatenate([np.zeros(1), *scores, np.ones(1)]))
+    lower, upper = distinct[:-1], distinct[1:]  # thresholds in (lower, upper] keep the same instances
+    found = np.stack([np.sum(frame_scores[:, None] >= upper, axis=0) for frame_scores in scores])  # (frames, intervals)
     accuracy = np.mean(found == animals[:, None], axis=0)
-    best = int(np.argmax(accuracy))
-    return ScoreThreshold(
-        round(float(candidates[best]), 3), float(accuracy[best]), count_accuracy(scores, animals, current), len(animals)
-    )
+    best = np.flatnonzero(accuracy == accuracy.max())
+    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)  # adjacent best intervals
+    widest = max(runs, key=lambda run: upper[run[-1]] - lower[run[0]])
+    threshold = (lower[widest[0]] + upper[widest[-1]]) / 2
+    return ScoreThreshold(round(float(threshold), 3), float(accuracy.max()), count_accuracy(scores, animals, current), len(animals))
 
 
 def calibrate_instance_score(module: torch.nn.Module, loader: DataLoader) -> ScoreThreshold | None:

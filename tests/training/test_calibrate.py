@@ -32,11 +32,15 @@ def test_best_threshold_drops_stray_instances_and_keeps_weak_animals():
     assert count_accuracy(scores, animals, threshold.min_instance_score) == 1.0
 
 
-def test_best_threshold_keeps_the_lowest_of_equals_and_can_lower_a_threshold():
+def test_best_threshold_takes_the_middle_of_the_widest_best_range_and_can_lower_a_threshold():
     scores = [np.array([0.3, 0.25]), np.array([0.28])]
     threshold = best_threshold(scores, np.array([2, 1]), current=0.5)  # 0.5 drops every animal
-    assert threshold.min_instance_score == 0.0 and threshold.count_accuracy == 1.0
-    assert threshold.count_accuracy_before == 0.0
+    assert threshold.min_instance_score == pytest.approx(0.125)  # every count right up to 0.25
+    assert threshold.count_accuracy == 1.0 and threshold.count_accuracy_before == 0.0
+    # One frame is right from 0.05 to 0.1, the other from 0.3 to 0.6: the wider range wins.
+    scores = [np.array([0.9, 0.1, 0.05]), np.array([0.6, 0.3])]
+    threshold = best_threshold(scores, np.array([2, 1]), current=0.0)
+    assert threshold.min_instance_score == pytest.approx(0.45) and threshold.count_accuracy == 0.5
 
 
 def test_training_a_bottomup_model_calibrates_its_threshold(tmp_path, train_for_steps):
