@@ -16,7 +16,8 @@ Cases (`--cases`, comma-separated):
   assignment and grouping on the CPU.
 
 Held-out figures use each model's own inference settings (those `posenn config` chose from the
-labels, no `--max-instances`): instance-count accuracy is the share of held-out frames whose
+labels, with the instance-score threshold `posenn train` measured on the validation frames, no
+`--max-instances`): instance-count accuracy is the share of held-out frames whose
 number of instances equals the number of animals (labeled instances with at least half their
 parts); fragments are instances beyond that
 number, missing the shortfall. The `grouping` column tells the grouping settings: `defaults` as
