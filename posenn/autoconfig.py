@@ -121,11 +121,16 @@ def training_window(largest: float, frame_side: float, max_stride: int) -> int |
     return side if side < frame_side else None
 
 
+def all_instances(points: list[np.ndarray]) -> np.ndarray:
+    """`(instances, nodes, 2)` the labeled instances of every frame; `(0, 0, 2)` without any."""
+    frames = [frame_points for frame_points in points if len(frame_points)]
+    return np.concatenate(frames) if frames else np.zeros((0, 0, 2))
+
+
 def edge_lengths(points: list[np.ndarray], edges: list[tuple[int, int]], unlabeled: float) -> list[float]:
     """Longest limb of each edge that grouping takes without a penalty: the `LIMB_PERCENTILE`
     of the edge's labeled lengths (frame pixels), `unlabeled` for an edge never labeled."""
-    frames = [frame_points for frame_points in points if len(frame_points)]
-    instances = np.concatenate(frames) if frames else np.zeros((0, 0, 2))
+    instances = all_instances(points)
     lengths = []
     for source, destination in edges:
         limbs = np.linalg.norm(instances[:, source] - instances[:, destination], axis=-1) if len(instances) else np.zeros(0)
@@ -142,8 +147,7 @@ def grouping_defaults(points: list[np.ndarray], edges: list[tuple[int, int]]) ->
     labeled parts and of the skeleton forest's edges whose two parts are labeled, together
     (see `grouping.GroupedInstances.scores`).
     """
-    frames = [frame_points for frame_points in points if len(frame_points)]
-    instances = np.concatenate(frames) if frames else np.zeros((0, 0, 2))
+    instances = all_instances(points)
     labeled = ~np.isnan(instances).any(axis=-1)  # (instances, nodes)
     pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     both = labeled[:, pairs[:, 0]] & labeled[:, pairs[:, 1]]  # (instances, edges)

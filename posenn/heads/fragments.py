@@ -127,8 +127,9 @@ def join_fragments(
     ratio) among those with at least one limb (`MIN_TARGET_PARTS`: lone peaks join, but do not
     gather); pieces of an animal whose central part is hidden gather this way into one instance
     (whether it is kept is decided afterwards, by its parts and score); each instance takes the
-    fragments that chose it, nearest first, except those sharing a part with a nearer one (they try again in the next round); an instance that takes fragments
-    does not itself move in that round. Rounds stop when nothing joins.
+    fragments that chose it, nearest first, except those sharing a part with a nearer one (they
+    try again in the next round); an instance that takes fragments does not itself move in that
+    round. Rounds stop when nothing joins.
 
     Args:
         peaks: `(batch, nodes, peaks, 2)` part positions, NaN where missing.

@@ -72,23 +72,37 @@ def best_threshold(scores: list[np.ndarray], animals: np.ndarray, current: float
     return ScoreThreshold(round(float(threshold), 3), float(accuracy.max()), count_accuracy(scores, animals, current), len(animals))
 
 
-def calibrate_instance_score(module: torch.nn.Module, loader: DataLoader) -> ScoreThreshold | None:
-    """Group the validation frames with no instance-score threshold and measure the best one.
+def with_min_score(head: BottomUpHead, min_score: float) -> BottomUpHead:
+    """The same head, dropping instances that score less than `min_score`."""
+    return dataclasses.replace(head, grouping=dataclasses.replace(head.grouping, min_score=min_score))
+
+
+def kept_instances(frames: list[ValidationFrame], min_score: float) -> list[ValidationFrame]:
+    """Frames grouped with no score threshold, as grouping with `min_score` gives them: instances
+    are ranked by score, so dropping those below it leaves the others in their slots."""
+    return [frame._replace(predicted=np.where((frame.scores >= min_score)[:, None, None], frame.predicted, np.nan))
+            for frame in frames]
+
+
+def calibrate_instance_score(module: torch.nn.Module, loader: DataLoader) -> tuple[ScoreThreshold | None, list[ValidationFrame]]:
+    """Group the validation frames once with no instance-score threshold and measure the best one.
 
     Returns:
-        The threshold, or None for heads other than `BottomUpHead` and when fewer than
-        `MIN_CALIBRATION_FRAMES` validation frames hold animals.
+        The threshold (None for heads other than `BottomUpHead` and when fewer than
+        `MIN_CALIBRATION_FRAMES` validation frames hold animals), and the validation frames as
+        the threshold in use afterwards groups them.
     """
     head = module.head
     if not isinstance(head, BottomUpHead):
-        return None
-    module.head = dataclasses.replace(head, grouping=dataclasses.replace(head.grouping, min_score=0.0))
+        return None, predict_validation(module, loader)
+    module.head = with_min_score(head, 0.0)
     try:
         frames = predict_validation(module, loader)
     finally:
         module.head = head
     animals = animals_per_frame(frames)
     if np.sum(animals > 0) < MIN_CALIBRATION_FRAMES:
-        return None
+        return None, kept_instances(frames, head.grouping.min_score)
     scores = [frame.scores[~np.isnan(frame.predicted).all(axis=(1, 2))] for frame in frames]
-    return best_threshold(scores, animals, head.grouping.min_score)
+    threshold = best_threshold(scores, animals, head.grouping.min_score)
+    return threshold, kept_instances(frames, threshold.min_instance_score)

@@ -34,14 +34,14 @@ from posenn.errors import PosennError
 from posenn.io.labels import LabeledSample, check_skeleton, labeled_samples, load_labels
 from posenn.io.writers import save_labels
 from posenn.models.encoders import TimmBackbone, load_pretrained
-from posenn.models.model import anchor_index, build_head, crop_size
+from posenn.models.model import anchor_index, crop_size
 from posenn.models.unet import UNet
-from posenn.training.calibrate import calibrate_instance_score
+from posenn.training.calibrate import ScoreThreshold, calibrate_instance_score
 from posenn.training.callbacks import RandomState, TrainingLog
 from posenn.training.faults import AtomicCheckpointIO, hold_run_folder, interrupted, out_of_memory
 from posenn.training.init_from import initialize_from
 from posenn.training.module import PoseModule
-from posenn.training.validation import write_metrics
+from posenn.training.validation import predict_validation, write_metrics
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "mps": "mps"}
 
@@ -349,21 +349,20 @@ def _train_in_folder(config: Config, run_dir: Path, rank: int, resume: bool, qui
 
     if val_rows and trainer.is_global_zero:
         best = PoseModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu")
-        calibration = calibrate(best, val_loader, config, console) if config.train.calibrate_instance_score else None
-        write_metrics(best, val_loader, run_dir / "metrics.json", calibration)
+        if config.train.calibrate_instance_score:
+            threshold, frames = calibrate_instance_score(best, val_loader)
+        else:
+            threshold, frames = None, predict_validation(best, val_loader)
+        calibration = use_threshold(threshold, config, console) if threshold else None
+        write_metrics(best, frames, run_dir / "metrics.json", calibration)
     return run_dir
 
 
-def calibrate(module: PoseModule, val_loader, config: Config, console: Console) -> dict | None:
-    """Measure a bottom-up model's instance-score threshold on the validation frames; write it to
-    the model folder's config and the module's head. Returns the figures for `metrics.json`."""
-    threshold = calibrate_instance_score(module, val_loader)
-    if threshold is None:
-        return None
+def use_threshold(threshold: ScoreThreshold, config: Config, console: Console) -> dict:
+    """Write a bottom-up model's calibrated instance-score threshold to its folder's config;
+    return the figures for `metrics.json`."""
     before = config.inference.min_instance_score
     config.inference.min_instance_score = threshold.min_instance_score
-    module.config.inference.min_instance_score = threshold.min_instance_score
-    module.head = build_head(module.config)
     save_config(config, Path(config.train.run_dir) / "config.yaml")
     console.print(
         f"Minimum instance score {before} → {threshold.min_instance_score}: the right number of instances in "

@@ -104,11 +104,10 @@ def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[Vali
     return frames
 
 
-def write_metrics(module: torch.nn.Module, loader: DataLoader, path: Path, calibration: dict | None = None) -> dict:
-    """Evaluate `module` on `loader` and write the figures to `metrics.json` (with the bottom-up
-    instance-score `calibration` when given)."""
-    config = module.config
-    metrics = validation_metrics(predict_validation(module, loader), module.evaluated_nodes, config.data.scale)
+def write_metrics(module: torch.nn.Module, frames: list[ValidationFrame], path: Path, calibration: dict | None = None) -> dict:
+    """Write the figures of `module`'s validation `frames` (see `predict_validation`) to
+    `metrics.json`, with the bottom-up instance-score `calibration` when given."""
+    metrics = validation_metrics(frames, module.evaluated_nodes, module.config.data.scale)
     if calibration is not None:
         metrics["instance_score_calibration"] = calibration
     write_json(metrics, Path(path))

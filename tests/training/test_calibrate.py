@@ -4,10 +4,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
+from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.synth import generate
-from posenn.training.calibrate import animals_per_frame, best_threshold, count_accuracy
+from posenn.training.calibrate import animals_per_frame, best_threshold, count_accuracy, kept_instances, with_min_score
 from posenn.training.validation import ValidationFrame
 
 
@@ -56,3 +58,20 @@ def test_training_a_bottomup_model_calibrates_its_threshold(tmp_path, train_for_
     kept = train_for_steps(labels, "bottomup", tmp_path / "kept", 50, ["data.val_fraction=0.25", "train.calibrate_instance_score=false"])
     assert "instance_score_calibration" not in json.loads((kept / "metrics.json").read_text())
     assert yaml.safe_load((kept / "config.yaml").read_text())["inference"]["min_instance_score"] == calibration["min_instance_score_from_labels"]
+
+
+def test_dropping_low_scores_after_grouping_equals_grouping_with_the_threshold():
+    torch.manual_seed(0)
+    head = BottomUpHead(4, ((0, 1), (1, 2), (2, 3)), 2.0, 2, 2, 4.0, GroupingOptions(max_instances=6))
+    points = torch.rand(3, 5, 4, 2) * 80 + 8  # 5 random chains per frame: crossing limbs, stray pieces
+    maps, fields = head.encode(points, (96, 96))
+    outputs = (maps + 0.1 * torch.rand_like(maps), fields + 0.2 * torch.randn_like(fields))
+    frames = [ValidationFrame(i, np.zeros((6, 4, 2)), p.numpy(), s.numpy(), np.zeros(6))
+              for i, (p, _, s) in enumerate(zip(*head.decode(outputs, 0.2)))]
+    scores = np.concatenate([frame.scores[frame.scores > 0] for frame in frames])
+    assert len(scores) > 6
+    for threshold in np.quantile(scores, [0.25, 0.5, 0.75]):
+        direct = with_min_score(head, float(threshold)).decode(outputs, 0.2)
+        for frame, points_at, scores_at in zip(kept_instances(frames, float(threshold)), direct[0], direct[2]):
+            np.testing.assert_array_equal(frame.predicted, points_at.numpy())
+            assert np.array_equal(np.isnan(frame.predicted).all(axis=(1, 2)), ~(scores_at.numpy() > 0))
