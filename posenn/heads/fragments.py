@@ -126,7 +126,9 @@ def join_fragments(
     In each round every fragment picks the nearest larger instance it may join (smallest hop
     ratio) among those with at least one limb (`MIN_TARGET_PARTS`: lone peaks join, but do not
     gather); pieces of an animal whose central part is hidden gather this way into one instance
-    (whether it is kept is decided afterwards, by its parts and score); each instance takes the
+    (whether it is kept is decided afterwards, by its parts and score). Lone peaks join only in
+    rounds where no piece holding a limb can: a stray peak that took a part's place in one piece
+    would keep it from the piece of the same animal that holds that part. Each instance takes the
     fragments that chose it, nearest first, except those sharing a part with a nearer one (they
     try again in the next round); an instance that takes fragments does not itself move in that
     round. Rounds stop when nothing joins.
@@ -156,7 +158,7 @@ def join_fragments(
     first, second = joinable_pairs(frame, size < nodes, target, parts)
     first, second, ratio = nearest_of_each_pair(*near_pairs(peaks, label, first, second, hops, max_hop_length), n_instances)
     renumber = np.arange(n_instances)  # original instance → the instance it is now part of
-    for _ in range(nodes):  # each round joins at least one fragment, and at most nodes - 1 join one animal
+    for _ in range(2 * nodes):  # each round joins one fragment or more: pieces, then lone peaks
         if not len(first):
             break
         found = label >= 0
@@ -167,6 +169,9 @@ def join_fragments(
         allowed = smaller & ~(parts[first] & parts[second]).any(axis=1)
         if not allowed.any():
             break
+        pieces = allowed & (size[first] >= MIN_TARGET_PARTS)
+        if pieces.any():  # lone peaks join once the pieces holding a limb have gathered
+            allowed = pieces
         joining, into, best = nearest_of_each(first[allowed], second[allowed], ratio[allowed])  # one target per fragment
         joining, into = without_conflicts(joining, into, best, parts)
         moving = ~np.isin(joining, into)

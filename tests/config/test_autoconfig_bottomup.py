@@ -3,10 +3,19 @@
 import numpy as np
 import pytest
 
-from posenn.autoconfig import FIELD_WEIGHT, GROUPING_FRACTION, LIMB_PERCENTILE, config_from_labels, edge_lengths, grouping_defaults
+from posenn.autoconfig import (
+    FIELD_WEIGHT,
+    GROUPING_FRACTION,
+    LIMB_PERCENTILE,
+    config_from_labels,
+    edge_lengths,
+    grouping_defaults,
+    part_map_stride,
+)
 from posenn.config import InferenceConfig
 from posenn.errors import PosennError
 from posenn.models.model import build_head
+from posenn.synth import generate
 
 
 def chain_animals(count: int, missing: int) -> np.ndarray:
@@ -62,6 +71,7 @@ def test_bottomup_config_of_the_flies_measures_grouping(shared_file):
     assert 0.0 < inference.min_instance_score <= GROUPING_FRACTION
     assert 0.0 < inference.max_hop_length <= max(inference.max_edge_length)
     assert config.train.paf_weight == FIELD_WEIGHT < 1.0  # the part maps lead the loss
+    assert config.model.output_stride == 4  # limbs of about 24 px
     grouping = build_head(config).grouping
     assert grouping.min_points == inference.min_points and grouping.min_score == inference.min_instance_score
     assert grouping.max_hop_length == pytest.approx(inference.max_hop_length * config.data.scale)
@@ -70,3 +80,18 @@ def test_bottomup_config_of_the_flies_measures_grouping(shared_file):
 def test_other_model_types_keep_grouping_unset(shared_file):
     config = config_from_labels(shared_file("centered_pair_predictions.slp"), "centroid", instances="predicted")
     assert config.inference.min_instance_score == 0.0 and config.inference.max_hop_length is None
+
+
+def test_part_maps_of_short_limbs_are_at_stride_two():
+    assert part_map_stride([20.0, 24.0, 30.0], scale=1.0) == 4  # the median limb spans 6 cells at stride 4
+    assert part_map_stride([12.0, 15.0, 40.0], scale=1.0) == 2  # under 4 cells
+    assert part_map_stride([20.0, 24.0, 30.0], scale=0.5) == 2  # the limbs as the network sees them
+
+
+def test_bottomup_config_of_a_crowd_of_small_animals(tmp_path):
+    labels = generate(tmp_path / "crowd", animals=8, frames=12, size=256, seed=1)
+    config = config_from_labels(labels, "bottomup", instances="user")
+    assert np.median(config.inference.max_edge_length) < 16  # limbs of about 15 px
+    assert config.model.output_stride == 2 and config.model.paf_stride == 4  # fields stay at stride 4
+    head = build_head(config)
+    assert head.output_stride == 2 and head.paf_stride == 4

@@ -150,6 +150,19 @@ def test_pieces_with_a_limb_gather_and_lone_peaks_only_join():
     np.testing.assert_allclose(points[0], cut_near_end, atol=0.1)
 
 
+def test_a_stray_lone_peak_does_not_keep_an_animals_halves_apart():
+    """Pieces holding a limb gather before lone peaks join: a stray peak of part 0 nearer to the
+    back half than the front half is would otherwise take part 0's place in it, and the halves,
+    both holding a part 0, could no longer join."""
+    animal = chain_pose(40, 60)
+    animal[2] = np.nan
+    stray = np.full_like(animal, np.nan)
+    stray[0] = [88, 90]  # 30 px from part 3 (3 hops), 34 px from part 4 (4 hops)
+    points, _ = decode(np.stack([animal, stray]), min_points=2, max_hop_length=1.2 * LIMB)
+    assert len(points) == 1
+    np.testing.assert_allclose(points[0], animal, atol=0.1)
+
+
 def test_max_hop_length_zero_means_no_joining():
     pose = chain_pose(40, 60)
     pose[2] = np.nan
