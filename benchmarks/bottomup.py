@@ -28,7 +28,7 @@ Tables go to results/bottomup_flies.json, bottomup_crowd.json, bottomup_changes.
 bottomup_scaling.json.
 
     python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,scaling] [--steps 800]
-        [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set model.output_stride=2 ...]
+        [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set train.learning_rate=0.002 ...]
 """
 
 from __future__ import annotations
