@@ -11,6 +11,12 @@ Cases (`--cases`, comma-separated):
 - `changes`: the fly model trained and scored with each change of the recipe in `CHANGES` (the
   loss weight of the fields, how limbs are assigned), one row per change, on the same held-out
   frames, steps and seed;
+- `ceiling`: grouping alone, on part maps and fields drawn from the held-out crowd video's
+  labeled parts (hidden parts left out) instead of a network's outputs, with the grouping
+  settings `posenn config` chooses for the crowd, at part-map strides 2 and 4: what the grouping
+  can reach with perfect maps; with a crowd model (trained here or `--crowd-model`), the
+  model's part maps with drawn fields, drawn maps with its fields, and its own outputs, each
+  grouped with its settings: which of its outputs hold the figures back;
 - `scaling`: the crowd model's time per frame on synthetic videos of 2, 4, 8 and 16 animals,
   split into the network's forward pass, peaks and limb scores on the device, and the
   assignment and grouping on the CPU.
@@ -24,10 +30,10 @@ number, missing the shortfall. The `grouping` column tells the grouping settings
 `posenn config` measured them, `plain` without instance-score filter, fragment joining or
 measured minimum of parts (min_points 2).
 
-Tables go to results/bottomup_flies.json, bottomup_crowd.json, bottomup_changes.json and
-bottomup_scaling.json.
+Tables go to results/bottomup_flies.json, bottomup_crowd.json, bottomup_changes.json,
+bottomup_ceiling.json and bottomup_scaling.json.
 
-    python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,scaling] [--steps 800]
+    python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,ceiling,scaling] [--steps 800]
         [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set train.learning_rate=0.002 ...]
 """
 
@@ -36,6 +42,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +51,15 @@ import torch
 import yaml
 
 from common import report, train_model, training_loop
-from posenn.evaluation.pose import evaluate_labels
+from posenn.autoconfig import config_from_labels
+from posenn.config import with_overrides
+from posenn.evaluation.pose import evaluate_arrays, evaluate_labels
 from posenn.inference.frames import to_device_batch
 from posenn.inference.predictor import load_model
 from posenn.inference.run import TrackOptions, track
 from posenn.io.video import decode_batches, open_video
+from posenn.heads.bottomup import BottomUpHead
+from posenn.models.model import bottomup_head
 from posenn.synth import generate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -57,6 +68,7 @@ FLIES = DATA / "centered_pair_predictions.slp"
 ANY_ROTATION = ["augment.rotation=180"]
 CROWD_ANIMALS, CROWD_SIZE = 8, 256
 SCALING_ANIMALS = (2, 4, 8, 16)
+CEILING_STRIDES = (2, 4)
 # The top-down pair's budget is split as in benchmarks/sample_data_accuracy.py (300 + 800 steps).
 CENTROID_SHARE = 3 / 11
 # Top-down training stops on its time budget well before this many steps.
@@ -100,14 +112,70 @@ def held_out(folders: list[Path], truth_path: Path, work: Path, name: str) -> di
     wanted = np.array([visible_animals(lf) for lf in truth])
     found = np.array([counts.get(lf.frame_idx, 0) for lf in truth])
     metrics = evaluate_labels(truth, predictions, gt_instances="all")
-    return {
-        "held_out_frames": len(truth),
-        "instance_count_accuracy": f"{np.mean(found == wanted):.1%}",
-        "fragments_per_frame": round(float(np.mean(np.maximum(found - wanted, 0))), 3),
-        "missing_per_frame": round(float(np.mean(np.maximum(wanted - found, 0))), 3),
+    return {"held_out_frames": len(truth)} | count_row(found, wanted) | {
         "oks_map": round(metrics["oks_map"], 3),
         "oks_ap50": round(metrics["oks_ap50"], 3),
     }
+
+
+def count_row(found: np.ndarray, wanted: np.ndarray) -> dict:
+    """Instance-count accuracy, fragments and missing instances per frame."""
+    return {
+        "instance_count_accuracy": f"{np.mean(found == wanted):.1%}",
+        "fragments_per_frame": round(float(np.mean(np.maximum(found - wanted, 0))), 3),
+        "missing_per_frame": round(float(np.mean(np.maximum(wanted - found, 0))), 3),
+    }
+
+
+def grouped_row(head: BottomUpHead, peak_threshold: float, points: list[np.ndarray], wanted: np.ndarray,
+                outputs: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """Counts and OKS figures of `head`'s grouping of `outputs(first frame, points)`, 8 frames at
+    a time, against `points`: per frame, `(instances, nodes, 2)` labeled parts."""
+    found, predicted, scores = [], [], []
+    for start in range(0, len(points), 8):
+        batch = torch.from_numpy(np.stack(points[start:start + 8]))
+        instances, _, instance_scores = head.decode(outputs(start, batch), peak_threshold)
+        for frame_points, frame_scores in zip(instances.numpy(), instance_scores.numpy()):
+            kept = frame_scores > 0
+            found.append(int(kept.sum()))
+            predicted.append(frame_points[kept])
+            scores.append(frame_scores[kept])
+    metrics = evaluate_arrays(points, predicted, scores, [str(node) for node in range(points[0].shape[1])])
+    return count_row(np.array(found), wanted) | {"oks_map": round(metrics["oks_map"], 3), "oks_ap50": round(metrics["oks_ap50"], 3)}
+
+
+def ceiling_rows(train: Path, test: Path, folder: Path | None) -> list[dict]:
+    """Grouping on maps and fields drawn from `test`'s labeled parts, at each part-map stride of
+    `CEILING_STRIDES` with the grouping settings `posenn config` chooses from `train`; then, for
+    the model in `folder` (if any) with its own settings, each mix of its outputs and drawn ones."""
+    truth = sio.load_slp(str(test))
+    points = [np.stack([instance.numpy() for instance in lf.instances]).astype(np.float32) for lf in truth]
+    wanted = np.array([visible_animals(lf) for lf in truth])
+    image_shape = truth.videos[0].shape[1:3]
+    rows = []
+    for stride in CEILING_STRIDES:
+        config = with_overrides(config_from_labels(train, "bottomup", "user"), [f"model.output_stride={stride}"])
+        head = bottomup_head(config)
+        row = {"part_maps": "drawn", "fields": "drawn", "part_map_stride": stride, "field_stride": head.paf_stride,
+               "held_out_frames": len(points)}
+        rows.append(row | grouped_row(head, config.inference.peak_threshold, points, wanted,
+                                      lambda _, batch: head.encode(batch, image_shape)))
+    if folder is None:
+        return rows
+    model = load_model(folder, torch.device("cpu"))
+    config = model.config
+    decoded = decode_batches(open_video(test.with_suffix(".mp4")), [[lf.frame_idx for lf in truth]], config.data.channels, 8)
+    with torch.inference_mode():
+        network = [model.model(to_device_batch(batch.indices, batch.frames, torch.device("cpu")).images(config.data.scale, config.data.channels))
+                   for _, batch in decoded]
+    for maps_from, fields_from in (("network", "drawn"), ("drawn", "network"), ("network", "network")):
+        def outputs(start: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            drawn, learned = model.head.encode(batch, image_shape), network[start // 8]
+            return (learned if maps_from == "network" else drawn)[0], (learned if fields_from == "network" else drawn)[1]
+        row = {"part_maps": maps_from, "fields": fields_from, "part_map_stride": model.head.output_stride,
+               "field_stride": model.head.paf_stride, "held_out_frames": len(points)}
+        rows.append(row | grouped_row(model.head, config.inference.peak_threshold, points, wanted, outputs))
+    return rows
 
 
 def stage_times(folder: Path, video: Path, n_frames: int, batch_size: int = 8) -> dict:
@@ -196,7 +264,7 @@ def crowd_videos(work: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, changes, scaling")
+    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, changes, ceiling, scaling")
     parser.add_argument("--steps", type=int, default=800, help="training steps of each bottom-up model not given")
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
@@ -206,7 +274,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     torch.manual_seed(0)
-    flies, crowd, changes, scaling = [], [], [], []
+    flies, crowd, changes, ceiling, scaling = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         flies_default = None
@@ -221,11 +289,13 @@ def main() -> None:
                 flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work))
         if "changes" in cases:
             changes = change_rows(args.steps, work, flies_default)
-        if cases & {"crowd", "scaling"}:
+        if cases & {"crowd", "ceiling", "scaling"}:
             train, test = crowd_videos(work)
             folder, seconds = args.crowd_model, None
-            if folder is None:
+            if folder is None and cases & {"crowd", "scaling"}:
                 folder, seconds = train_model(train, "bottomup", work / "crowd", args.steps, "user", args.settings)
+            if "ceiling" in cases:
+                ceiling = ceiling_rows(train, test, folder)
             if "crowd" in cases:
                 crowd += bottomup_rows(f"{CROWD_ANIMALS} synthetic animals", folder, seconds, args.steps, test,
                                       test.with_suffix(".mp4"), work, args.frames)
@@ -240,6 +310,9 @@ def main() -> None:
             report(f"Bottom-up with default settings, held-out frames, {name} (CPU)", rows, f"bottomup_{name}")
     if changes:
         report(f"Bottom-up recipe changes, two flies, {args.steps} steps, held-out frames (CPU)", changes, "bottomup_changes")
+    if ceiling:
+        report(f"Bottom-up grouping on maps drawn from the labels, {CROWD_ANIMALS} synthetic animals, held-out frames",
+               ceiling, "bottomup_ceiling")
     if scaling:
         report(f"Bottom-up time per frame as animals grow ({CROWD_SIZE}×{CROWD_SIZE} px, CPU)", scaling, "bottomup_scaling")
 

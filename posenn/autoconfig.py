@@ -55,6 +55,8 @@ LIMB_PERCENTILE = 99
 # frames against 88% at stride 4; on the two-fly sample (limbs about 24 px) stride 2 gave OKS mAP
 # 0.263 against 0.337 at stride 4 (800 steps).
 MIN_LIMB_CELLS = 4
+# Stride of part maps and fields unless the limbs ask for finer part maps.
+OUTPUT_STRIDE = 4
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -129,9 +131,10 @@ def training_window(largest: float, frame_side: float, max_stride: int) -> int |
 
 
 def part_map_stride(limb_lengths: list[float], scale: float) -> int:
-    """Stride of bottom-up part maps for limbs of these lengths (frame pixels): 4, or 2 where the
-    median limb spans fewer than `MIN_LIMB_CELLS` cells at stride 4."""
-    return 4 if float(np.median(limb_lengths)) * scale >= MIN_LIMB_CELLS * 4 else 2
+    """Stride of bottom-up part maps for limbs of these lengths (frame pixels): `OUTPUT_STRIDE`,
+    or half of it where the median limb spans fewer than `MIN_LIMB_CELLS` cells at that stride."""
+    fits = float(np.median(limb_lengths)) * scale >= MIN_LIMB_CELLS * OUTPUT_STRIDE
+    return OUTPUT_STRIDE if fits else OUTPUT_STRIDE // 2
 
 
 def all_instances(points: list[np.ndarray]) -> np.ndarray:
@@ -236,17 +239,16 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     size = animal_size([s.points for s in samples])
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
-    choose_resolution(config, size, largest_animal([s.points for s in samples]), max(height, width))
+    largest = largest_animal([s.points for s in samples])
+    nodes = list(skeleton.node_names)
+    skeleton_edges = [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges]
+    limbs = edge_lengths([s.points for s in samples], skeleton_edges, largest) if model_type == "bottomup" else None
+    choose_resolution(config, size, largest, max(height, width), limbs)
     if model_type == "bottomup":
-        nodes = list(skeleton.node_names)
-        skeleton_edges = [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges]
-        forest = spanning_edges(len(nodes), skeleton_edges)
         inference = config.inference
         inference.min_points, inference.min_instance_score, inference.max_hop_length = grouping_defaults(
-            [s.points for s in samples], forest
+            [s.points for s in samples], spanning_edges(len(nodes), skeleton_edges)
         )
-        inference.max_edge_length = edge_lengths([s.points for s in samples], skeleton_edges, inference.max_edge_length)
-        config.model.output_stride = part_map_stride(inference.max_edge_length, config.data.scale)
         config.train.paf_weight = FIELD_WEIGHT
     if model_type in ("multiclass_bottomup", "multiclass_topdown"):
         config.model.classes = identity_classes(samples, labels_path)
@@ -267,16 +269,17 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     return config
 
 
-def choose_resolution(config: Config, size: float, largest: float, frame_side: int) -> None:
+def choose_resolution(config: Config, size: float, largest: float, frame_side: int, limbs: list[float] | None = None) -> None:
     """Set scale, output stride, sigma, max stride (and crop size, or the fields of bottom-up
     models) for animals of `size` px (the largest spanning `largest` px).
 
     Centroid models see animals small (about 64 px): they only need to find centres. Pose
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
     margin, rounded up to the max stride. Bottom-up models train on windows 1.5 × the largest
-    animal's span, their fields are drawn in bands at least two cells wide, and limbs longer than
-    the largest animal (then each edge's longest labeled limb, see `edge_lengths`) are penalised
-    when grouping.
+    animal's span, their part maps' stride follows `limbs` (each edge's longest labeled limb,
+    frame pixels, see `edge_lengths` and `part_map_stride`; `OUTPUT_STRIDE` where not given,
+    and then the largest animal's span bounds every limb), their fields are drawn at `OUTPUT_STRIDE` in bands at least two cells wide, and limbs
+    longer than those lengths are penalised when grouping.
     """
     model = config.model
     target = CENTROID_ANIMAL_SIZE if model.type == "centroid" else TARGET_ANIMAL_SIZE
@@ -285,7 +288,7 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
         scale = min(scale, MAX_FRAME_SIDE / frame_side)
     config.data.scale = round(scale, 3)
     scaled_size = size * config.data.scale
-    model.output_stride = 4
+    model.output_stride = OUTPUT_STRIDE
     model.sigma = round(float(np.clip(scaled_size / 40, 2.5, 5.0)), 2)
     backbone = model.backbone
     if backbone.name == "unet":
@@ -301,6 +304,8 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
     if model.type in ("bottomup", "multiclass_bottomup"):
         config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, multiple)
     if model.type == "bottomup":
-        model.paf_stride = model.output_stride
+        model.paf_stride = OUTPUT_STRIDE
         model.paf_width = round(max(2.0 * model.paf_stride, 2.5 * model.sigma), 1)
-        config.inference.max_edge_length = round(largest, 1)
+        config.inference.max_edge_length = round(largest, 1) if limbs is None else limbs
+        if limbs is not None:
+            model.output_stride = part_map_stride(limbs, config.data.scale)
