@@ -42,7 +42,7 @@ def check_named(name: str, truth_path: Path, predictions: sio.Labels) -> float:
 
 def test_multiclass_topdown_names_the_animals_pooled_at_least_as_well_as_frame_by_frame(videos, tmp_path, train_for_steps):
     train_labels, test_labels = videos
-    centroid = train_for_steps(train_labels, "centroid", tmp_path / "centroid", 300, ANY_ROTATION)
+    centroid = train_for_steps(train_labels, "centroid", tmp_path / "centroid", 500, ANY_ROTATION)
     identity = train_for_steps(train_labels, "multiclass_topdown", tmp_path / "topdown", 900,
                                ANY_ROTATION + ["model.class_features=detached"])
     video, models = test_labels.with_suffix(".mp4"), [centroid, identity]
