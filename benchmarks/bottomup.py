@@ -158,8 +158,8 @@ def ceiling_rows(train: Path, test: Path, folder: Path | None) -> list[dict]:
         head = bottomup_head(config)
         row = {"part_maps": "drawn", "fields": "drawn", "part_map_stride": stride, "field_stride": head.paf_stride,
                "held_out_frames": len(points)}
-        rows.append(row | grouped_row(head, config.inference.peak_threshold, points, wanted,
-                                      lambda _, batch: head.encode(batch, image_shape)))
+        drawn = mixed_outputs(head, [], image_shape, network_maps=False, network_fields=False)
+        rows.append(row | grouped_row(head, config.inference.peak_threshold, points, wanted, drawn))
     if folder is None:
         return rows
     model = load_model(folder, torch.device("cpu"))
@@ -169,13 +169,22 @@ def ceiling_rows(train: Path, test: Path, folder: Path | None) -> list[dict]:
         network = [model.model(to_device_batch(batch.indices, batch.frames, torch.device("cpu")).images(config.data.scale, config.data.channels))
                    for _, batch in decoded]
     for maps_from, fields_from in (("network", "drawn"), ("drawn", "network"), ("network", "network")):
-        def outputs(start: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            drawn, learned = model.head.encode(batch, image_shape), network[start // 8]
-            return (learned if maps_from == "network" else drawn)[0], (learned if fields_from == "network" else drawn)[1]
         row = {"part_maps": maps_from, "fields": fields_from, "part_map_stride": model.head.output_stride,
                "field_stride": model.head.paf_stride, "held_out_frames": len(points)}
+        outputs = mixed_outputs(model.head, network, image_shape, maps_from == "network", fields_from == "network")
         rows.append(row | grouped_row(model.head, config.inference.peak_threshold, points, wanted, outputs))
     return rows
+
+
+def mixed_outputs(head: BottomUpHead, network: list[tuple[torch.Tensor, torch.Tensor]], image_shape: tuple[int, int],
+                  network_maps: bool, network_fields: bool) -> Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Outputs for `grouped_row`: the part maps and the fields each from `network` (its outputs
+    per batch of 8 frames) or drawn by `head` from the labeled parts."""
+    def outputs(start: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        drawn = head.encode(batch, image_shape)
+        learned = network[start // 8] if network_maps or network_fields else drawn
+        return (learned if network_maps else drawn)[0], (learned if network_fields else drawn)[1]
+    return outputs
 
 
 def stage_times(folder: Path, video: Path, n_frames: int, batch_size: int = 8) -> dict:
