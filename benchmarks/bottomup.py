@@ -17,6 +17,10 @@ Cases (`--cases`, comma-separated):
   can reach with perfect maps; with a crowd model (trained here or `--crowd-model`), the
   model's part maps with drawn fields, drawn maps with its fields, and its own outputs, each
   grouped with its settings: which of its outputs hold the figures back;
+- `peaks`: where the crowd model's part-map peaks lie on the held-out frames (on a visible part
+  of their own type, on it where hidden, on its symmetric partner, on another part, elsewhere on
+  an animal, on the background), how many visible parts have a peak of their type within 1, 2
+  and 4 px, and which parts' peaks lie most often on which other parts (`bottomup_peaks.py`);
 - `scaling`: the crowd model's time per frame on synthetic videos of 2, 4, 8 and 16 animals,
   split into the network's forward pass, peaks and limb scores on the device, and the
   assignment and grouping on the CPU.
@@ -31,9 +35,10 @@ number, missing the shortfall. The `grouping` column tells the grouping settings
 measured minimum of parts (min_points 2).
 
 Tables go to results/bottomup_flies.json, bottomup_crowd.json, bottomup_changes.json,
-bottomup_ceiling.json and bottomup_scaling.json.
+bottomup_ceiling.json, bottomup_peaks.json (with bottomup_peak_recall.json and
+bottomup_peak_confusions.json) and bottomup_scaling.json.
 
-    python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,ceiling,scaling] [--steps 800]
+    python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,ceiling,peaks,scaling] [--steps 800]
         [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set train.learning_rate=0.002 ...]
 """
 
@@ -50,6 +55,7 @@ import sleap_io as sio
 import torch
 import yaml
 
+from bottomup_peaks import held_out_outputs, peak_rows
 from common import report, train_model, training_loop
 from posenn.autoconfig import config_from_labels
 from posenn.config import with_overrides
@@ -164,10 +170,7 @@ def ceiling_rows(train: Path, test: Path, folder: Path | None) -> list[dict]:
         return rows
     model = load_model(folder, torch.device("cpu"))
     config = model.config
-    decoded = decode_batches(open_video(test.with_suffix(".mp4")), [[lf.frame_idx for lf in truth]], config.data.channels, 8)
-    with torch.inference_mode():
-        network = [model.model(to_device_batch(batch.indices, batch.frames, torch.device("cpu")).images(config.data.scale, config.data.channels))
-                   for _, batch in decoded]
+    network = held_out_outputs(model, test.with_suffix(".mp4"), [lf.frame_idx for lf in truth])
     for maps_from, fields_from in (("network", "drawn"), ("drawn", "network"), ("network", "network")):
         row = {"part_maps": maps_from, "fields": fields_from, "part_map_stride": model.head.output_stride,
                "field_stride": model.head.paf_stride, "held_out_frames": len(points)}
@@ -273,7 +276,7 @@ def crowd_videos(work: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, changes, ceiling, scaling")
+    parser.add_argument("--cases", default="flies,crowd,scaling", help="comma-separated: flies, crowd, topdown, changes, ceiling, peaks, scaling")
     parser.add_argument("--steps", type=int, default=800, help="training steps of each bottom-up model not given")
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
@@ -283,7 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     torch.manual_seed(0)
-    flies, crowd, changes, ceiling, scaling = [], [], [], [], []
+    flies, crowd, changes, ceiling, scaling, peaks = [], [], [], [], [], ()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         flies_default = None
@@ -298,13 +301,15 @@ def main() -> None:
                 flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work))
         if "changes" in cases:
             changes = change_rows(args.steps, work, flies_default)
-        if cases & {"crowd", "ceiling", "scaling"}:
+        if cases & {"crowd", "ceiling", "peaks", "scaling"}:
             train, test = crowd_videos(work)
             folder, seconds = args.crowd_model, None
-            if folder is None and cases & {"crowd", "scaling"}:
+            if folder is None and cases & {"crowd", "peaks", "scaling"}:
                 folder, seconds = train_model(train, "bottomup", work / "crowd", args.steps, "user", args.settings)
             if "ceiling" in cases:
                 ceiling = ceiling_rows(train, test, folder)
+            if "peaks" in cases:
+                peaks = peak_rows(sio.load_slp(str(test)), test.with_suffix(".mp4"), load_model(folder, torch.device("cpu")))
             if "crowd" in cases:
                 crowd += bottomup_rows(f"{CROWD_ANIMALS} synthetic animals", folder, seconds, args.steps, test,
                                       test.with_suffix(".mp4"), work, args.frames)
@@ -322,6 +327,11 @@ def main() -> None:
     if ceiling:
         report(f"Bottom-up grouping on maps drawn from the labels, {CROWD_ANIMALS} synthetic animals, held-out frames",
                ceiling, "bottomup_ceiling")
+    for rows, title, name in zip(peaks, ("Where the crowd model's part-map peaks lie, held-out frames",
+                                         "Visible parts with a peak of their type nearby (one to one)",
+                                         "Most frequent peaks on another part"),
+                                 ("bottomup_peaks", "bottomup_peak_recall", "bottomup_peak_confusions")):
+        report(title, rows, name)
     if scaling:
         report(f"Bottom-up time per frame as animals grow ({CROWD_SIZE}×{CROWD_SIZE} px, CPU)", scaling, "bottomup_scaling")
 
