@@ -184,9 +184,10 @@ def mixed_outputs(head: BottomUpHead, network: list[tuple[torch.Tensor, torch.Te
     """Outputs for `grouped_row`: the part maps and the fields each from `network` (its outputs
     per batch of 8 frames) or drawn by `head` from the labeled parts."""
     def outputs(start: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        drawn = head.encode(batch, image_shape)
-        learned = network[start // 8] if network_maps or network_fields else drawn
-        return (learned if network_maps else drawn)[0], (learned if network_fields else drawn)[1]
+        drawn = None if network_maps and network_fields else head.encode(batch, image_shape)
+        maps = network[start // 8][0] if network_maps else drawn[0]
+        fields = network[start // 8][1] if network_fields else drawn[1]
+        return maps, fields
     return outputs
 
 
