@@ -4,8 +4,8 @@ Cases (`--cases`, comma-separated):
 
 - `flies`: a bottom-up model trained on the two-fly sample (`centered_pair_predictions.slp`,
   predicted instances as labels) for `--steps`, or loaded with `--flies-model`;
-- `crowd`: one trained on an 8-animal synthetic video (600 frames, 256×256 px, seed 1), or
-  `--crowd-model`, tested on another (200 frames, seed 2);
+- `crowd`: one trained on an 8-animal synthetic video (600 frames or `--crowd-train-frames`,
+  256×256 px, seed 1), or `--crowd-model`, tested on another (200 frames, seed 2);
 - `topdown`: the top-down pair (centroid + centered instance) on the same data, trained for the
   same wall-clock seconds as the bottom-up model of the case (`train.max_minutes`, split 3:8);
 - `changes`: the fly model trained and scored with each change of the recipe in `CHANGES` (the
@@ -39,7 +39,8 @@ bottomup_ceiling.json, bottomup_peaks.json (with bottomup_peak_recall.json and
 bottomup_peak_confusions.json) and bottomup_scaling.json.
 
     python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,ceiling,peaks,scaling] [--steps 800]
-        [--flies-model DIR] [--crowd-model DIR] [--frames 64] [--set train.learning_rate=0.002 ...]
+        [--flies-model DIR] [--crowd-model DIR] [--crowd-train-frames 600] [--frames 64]
+        [--set train.learning_rate=0.002 ...]
 """
 
 from __future__ import annotations
@@ -268,9 +269,10 @@ def change_rows(steps: int, work: Path, default: tuple[Path, float] | None) -> l
     return rows
 
 
-def crowd_videos(work: Path) -> tuple[Path, Path]:
-    """Training and held-out labels of the 8-animal synthetic crowd."""
-    train = generate(work / "crowd_train", animals=CROWD_ANIMALS, frames=600, size=CROWD_SIZE, seed=1)
+def crowd_videos(work: Path, train_frames: int) -> tuple[Path, Path]:
+    """Training and held-out labels of the 8-animal synthetic crowd (the first 600 training
+    frames are the same whatever `train_frames`)."""
+    train = generate(work / "crowd_train", animals=CROWD_ANIMALS, frames=train_frames, size=CROWD_SIZE, seed=1)
     test = generate(work / "crowd_test", animals=CROWD_ANIMALS, frames=200, size=CROWD_SIZE, seed=2)
     return train, test
 
@@ -282,6 +284,7 @@ def main() -> None:
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
     parser.add_argument("--frames", type=int, default=64, help="video frames for the timing")
+    parser.add_argument("--crowd-train-frames", type=int, default=600, help="frames of the crowd's training video")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a config setting of the bottom-up models trained here (repeatable), to measure one change")
     args = parser.parse_args()
@@ -303,7 +306,7 @@ def main() -> None:
         if "changes" in cases:
             changes = change_rows(args.steps, work, flies_default)
         if cases & {"crowd", "ceiling", "peaks", "scaling"}:
-            train, test = crowd_videos(work)
+            train, test = crowd_videos(work, args.crowd_train_frames)
             folder, seconds = args.crowd_model, None
             if folder is None and cases & {"crowd", "peaks", "scaling"}:
                 folder, seconds = train_model(train, "bottomup", work / "crowd", args.steps, "user", args.settings)
