@@ -1,8 +1,8 @@
 """`posenn config`: a starting config derived from the labels.
 
-From the labels it takes the skeleton, the frame size and channels, and the size and headings of
-the animals; from those it chooses the input scale, the Gaussian sigma, the smallest max stride
-whose receptive field covers an animal, and the rotation augmentation.
+From the labels it takes the skeleton, the frame size and channels, and the size of the animals;
+from those it chooses the input scale, the Gaussian sigma, and the smallest max stride whose
+receptive field covers an animal.
 """
 
 from __future__ import annotations
@@ -57,13 +57,6 @@ LIMB_PERCENTILE = 99
 MIN_LIMB_CELLS = 4
 # Stride of part maps and fields unless the limbs ask for finer part maps.
 OUTPUT_STRIDE = 4
-# Rotation augmentation spans the headings the labels show: this percentile of the animals'
-# angles from their mean heading, rounded up to `ROTATION_STEP` degrees, at least the default.
-# Animals filmed from above face every way and get 180 degrees (what every benchmark here set by
-# hand for the flies); the dancers get 30. On the 8-animal synthetic crowd, 180 against 15 gave
-# the right count in 67.0% of frames against 65.0%, OKS mAP 0.616 against 0.629 (6000 steps).
-ROTATION_PERCENTILE = 95
-ROTATION_STEP = 15
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -128,39 +121,6 @@ def central_node(points: list[np.ndarray]) -> int | None:
     mean_distance = np.array([np.nanmean(d) if np.any(~np.isnan(d)) else np.inf for d in distance.T])
     candidates = np.flatnonzero(rate >= 0.95 * rate.max())
     return int(candidates[np.argmin(mean_distance[candidates])])
-
-
-def headings(points: list[np.ndarray]) -> np.ndarray:
-    """`(instances,)` heading of each animal (radians): the direction from its central node to the
-    node farthest from it on average among those labeled at least half as often as the
-    most-labeled; only animals with both labeled."""
-    centre = central_node(points)
-    instances = all_instances(points)
-    if centre is None or instances.shape[1] < 2:
-        return np.zeros(0)
-    labeled = ~np.isnan(instances).any(axis=-1)  # (instances, nodes)
-    offsets = instances - instances[:, centre : centre + 1]  # (instances, nodes, 2)
-    distance = np.linalg.norm(offsets, axis=-1)
-    frequent = labeled.mean(axis=0) >= 0.5 * labeled.mean(axis=0).max()
-    frequent[centre] = False
-    if not frequent.any():
-        return np.zeros(0)
-    mean_distance = np.where(frequent, np.nanmean(np.where(labeled, distance, np.nan), axis=0), -np.inf)
-    tip = int(np.nanargmax(mean_distance))
-    vectors = offsets[labeled[:, centre] & labeled[:, tip], tip]
-    return np.arctan2(vectors[:, 1], vectors[:, 0])
-
-
-def rotation_range(points: list[np.ndarray], default: float) -> float:
-    """Degrees of rotation augmentation for the animals' headings (see `ROTATION_PERCENTILE`);
-    `default` where fewer than two animals have a heading."""
-    angles = headings(points)
-    if len(angles) < 2:
-        return default
-    mean = np.angle(np.exp(1j * angles).mean())
-    deviation = np.degrees(np.abs(np.angle(np.exp(1j * (angles - mean)))))
-    spread = math.ceil(np.percentile(deviation, ROTATION_PERCENTILE) / ROTATION_STEP) * ROTATION_STEP
-    return float(min(180, max(default, spread)))
 
 
 def training_window(largest: float, frame_side: float, max_stride: int) -> int | None:
@@ -306,7 +266,6 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
         config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]
     if config.data.skeleton.symmetries:
         config.augment.flip = "horizontal"
-    config.augment.rotation = rotation_range([s.points for s in samples], config.augment.rotation)
     return config
 
 

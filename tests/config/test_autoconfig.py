@@ -11,8 +11,6 @@ from posenn.autoconfig import (
     choose_max_stride,
     config_from_labels,
     declared_or_named_symmetries,
-    headings,
-    rotation_range,
     symmetries_from_names,
 )
 from posenn.config import load_config, save_config
@@ -141,33 +139,3 @@ def test_choose_max_stride_covers_the_animal():
         assert field >= size or stride == 64
         if stride > 16:
             assert UNet(1, 16, 2.0, stride // 2, 2, 2).receptive_field() < size
-
-
-def animals_facing(angles_deg: np.ndarray) -> list[np.ndarray]:
-    """One frame per angle: an animal with a centre, a head 20 px along the angle and a tail 5 px
-    behind it."""
-    frames = []
-    for angle in np.radians(angles_deg):
-        direction = np.array([np.cos(angle), np.sin(angle)])
-        centre = np.array([100.0, 100.0])
-        frames.append(np.stack([centre, centre + 20 * direction, centre - 5 * direction])[None].astype(np.float32))
-    return frames
-
-
-def test_headings_point_from_the_central_node_to_the_farthest():
-    frames = animals_facing(np.array([0.0, 90.0, -45.0]))
-    assert np.degrees(headings(frames)) == pytest.approx([0.0, 90.0, -45.0], abs=1e-4)
-
-
-def test_rotation_range_follows_the_spread_of_headings():
-    rng = np.random.default_rng(0)
-    assert rotation_range(animals_facing(rng.uniform(-180, 180, 400)), 15.0) == 180.0
-    assert rotation_range(animals_facing(rng.normal(30, 2, 400)), 15.0) == 15.0
-    # 95% of headings within 40 degrees of the mean: rounded up to 45.
-    assert rotation_range(animals_facing(rng.uniform(-42, 42, 400) + 170), 15.0) == 45.0
-    assert rotation_range(animals_facing(np.array([10.0])), 15.0) == 15.0  # one heading: the default
-
-
-def test_flies_from_above_rotate_all_the_way_dancers_a_little(flies_config, dance_config):
-    assert flies_config.augment.rotation == 180.0
-    assert dance_config.augment.rotation == 30.0
