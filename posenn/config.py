@@ -142,7 +142,8 @@ class TrainConfig(Section):
     max_minutes: float | None = Field(None, gt=0.0)
     calibrate_instance_score: bool = Field(
         True,
-        description="Bottom-up: after training, set inference.min_instance_score to the threshold under which the most "
+        description="Bottom-up: after training, set inference.peak_threshold and inference.limb_peak_weight to the pair "
+        "that gives the best validation OKS mAP, and inference.min_instance_score to the threshold under which the most "
         "validation frames hold as many instances as animals (measured with the trained model).",
     )
     run_dir: Path = Path("models/run")
@@ -194,6 +195,11 @@ class InferenceConfig(Section):
         description="Bottom-up: limbs longer than this (frame pixels) are penalised: one length for every edge, or one "
         "per edge of data.skeleton.edges, in its order (posenn config measures them from the labels).",
     )
+    min_edge_length: float | list[float] | None = Field(
+        None,
+        description="Bottom-up: limbs shorter than this (frame pixels) are penalised, as max_edge_length (posenn config "
+        "measures them from the labels): a stray peak beside a limb's source does not pass for its destination.",
+    )
     min_points: int = Field(2, ge=1, description="Bottom-up: grouped instances with fewer parts are dropped.")
     min_instance_score: float = Field(
         0.0, ge=0.0, le=1.0,
@@ -210,7 +216,7 @@ class InferenceConfig(Section):
         "(frame pixels) per skeleton edge between them; null for no joining.",
     )
 
-    @field_validator("max_edge_length")
+    @field_validator("max_edge_length", "min_edge_length")
     @classmethod
     def _positive_lengths(cls, value: float | list[float] | None) -> float | list[float] | None:
         lengths = value if isinstance(value, list) else [] if value is None else [value]

@@ -14,6 +14,7 @@ versions (values are NaN where undefined, e.g. distances when nothing matched; `
 | `pck` | {"1": ..., ..., "10": ...}: fraction of labeled points predicted within 1..10 px |
 | `pck_size` | {"0.05": ..., "0.1": ..., "0.2": ...}: thresholds as fractions of sqrt(gt box area) |
 | `dist_mean`, `dist_p50`, `dist_p90`, `dist_p95` | error in px: mean, median, 90th, 95th pct |
+| `offset_x_p50`, `offset_y_p50` | median of prediction − ground truth along x and y, px: a systematic shift (labels drawn on another grid convention, a resized video) shows here |
 | `visibility_precision` | fraction of predicted points whose node is labeled in the ground truth |
 | `visibility_recall` | fraction of labeled points that have a predicted point |
 | `n_frames` | frames evaluated |
@@ -220,11 +221,14 @@ def _localization_metrics(gt: np.ndarray, pred: np.ndarray, node_names: Sequence
         name: {**_distance_summary(distances[:, k][both[:, k]]), "n": int(both[:, k].sum())}
         for k, name in enumerate(node_names)
     }
+    offsets = (pred - gt)[both]  # (n_points, 2)
     return {
         "pck_mean": float(np.mean(list(pck.values()))),
         "pck": pck,
         "pck_size": pck_size,
         **_distance_summary(distances[both]),
+        "offset_x_p50": float(np.median(offsets[:, 0])) if len(offsets) else float("nan"),
+        "offset_y_p50": float(np.median(offsets[:, 1])) if len(offsets) else float("nan"),
         "visibility_precision": _ratio(both.sum(), predicted.sum()),
         "visibility_recall": _ratio(both.sum(), labeled.sum()),
         "per_node": per_node,

@@ -89,6 +89,7 @@ def _summary_table(metrics: dict) -> Table:
         ("distance p50 (px)", _number(metrics["dist_p50"], 2)),
         ("distance p90 (px)", _number(metrics["dist_p90"], 2)),
         ("distance p95 (px)", _number(metrics["dist_p95"], 2)),
+        ("offset x, y p50 (px)", f"{_number(metrics['offset_x_p50'], 2)}, {_number(metrics['offset_y_p50'], 2)}"),
         ("visibility precision", _number(metrics["visibility_precision"])),
         ("visibility recall", _number(metrics["visibility_recall"])),
         ("frames", str(metrics["n_frames"])),

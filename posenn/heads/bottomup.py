@@ -13,7 +13,7 @@ import torch
 
 from posenn.heads.confmaps import gaussian_maps, local_peaks
 from posenn.heads.grouping import GroupedInstances, assemble_instances, assign_limbs
-from posenn.heads.pafs import line_scores, part_affinity_fields
+from posenn.heads.pafs import line_scores, part_affinity_fields, short_limb_penalty
 
 # Candidate peaks per part are at least this many, however few instances are wanted: a stray
 # peak that outscores a true part must not push it out of the candidates.
@@ -33,6 +33,10 @@ class GroupingOptions:
         line_points: field samples along each candidate limb.
         max_edge_length: limbs longer than this (input pixels) are penalised: one length, or one
             per edge of the head's `edges`; None for no penalty.
+        min_edge_length: limbs shorter than this rank lower when limbs are assigned (one length, or
+            one per edge; None for no penalty): of a stray peak beside the source and the true
+            part further along the field, the true part wins (see `short_limb_penalty`). Their line
+            scores, and so the instance scores, are left as they are.
         min_points: instances with fewer parts are dropped.
         min_score: instances scoring less (limb scores and peak values over edges and nodes, see
             `GroupedInstances`) are dropped.
@@ -52,6 +56,7 @@ class GroupingOptions:
     min_score: float = 0.0
     max_hop_length: float | None = None
     limb_peak_weight: float = 0.0
+    min_edge_length: float | tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class LimbCandidates:
         scores: `(batch, edges, peaks, peaks)` line scores [source, destination].
         allowed: same shape, bool: both parts found, score and support above their minimums.
         ranking: same shape, what the assignment of limbs maximises: line scores plus
-            `limb_peak_weight` × the mean peak value of the two parts.
+            `limb_peak_weight` × the mean peak value of the two parts, minus the short-limb penalty.
     """
 
     peaks: torch.Tensor
@@ -150,7 +155,10 @@ class BottomUpHead:
         allowed = both_found & (scores > options.min_line_score) & (support >= MIN_LINE_SUPPORT)
         values = torch.nan_to_num(peak_scores)
         mean_peak = (values[:, edges[:, 0], :, None] + values[:, edges[:, 1], None, :]) / 2
-        return LimbCandidates(peaks, peak_scores, scores, allowed, scores + options.limb_peak_weight * mean_peak)
+        ranking = scores + options.limb_peak_weight * mean_peak
+        if options.min_edge_length is not None:
+            ranking = ranking + short_limb_penalty(sources, destinations, options.min_edge_length)
+        return LimbCandidates(peaks, peak_scores, scores, allowed, ranking)
 
     def assemble(self, candidates: LimbCandidates) -> GroupedInstances:
         """One transfer to the CPU, the optimal limbs per edge, and their connected parts."""

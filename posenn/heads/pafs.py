@@ -137,7 +137,26 @@ def line_scores(
     mean = projection.mean(dim=-1)  # (batch, edges, peaks, peaks)
     support = ((projection > 0) & (projection >= 0.5 * mean[..., None])).float().mean(dim=-1)
     if max_length is not None:
-        longest = torch.as_tensor(max_length, dtype=mean.dtype, device=mean.device)
-        longest = longest.reshape(1, edges, 1, 1) if longest.ndim else longest
-        mean = mean + (longest / length.clamp_min(1e-6) - 1).clamp(max=0)
+        mean = mean + (per_edge(max_length, mean) / length.clamp_min(1e-6) - 1).clamp(max=0)
     return mean, support
+
+
+def short_limb_penalty(sources: torch.Tensor, destinations: torch.Tensor, min_length: float | Sequence[float]) -> torch.Tensor:
+    """`(batch, edges, peaks, peaks)` penalty `length / min_length - 1` (negative) of candidate limbs
+    shorter than `min_length` (one length or one per edge, input pixels), 0 for the others.
+
+    A short limb samples the field only near its source, where the field points along the edge
+    whatever the destination: a stray peak beside the source (a leg tip's peak on the joint before
+    it) scores along it as well as the true part, and only its length tells them apart.
+
+    Args:
+        sources, destinations: `(batch, edges, peaks, 2)` candidate parts, as in `line_scores`.
+    """
+    length = (destinations[:, :, None, :, :] - sources[:, :, :, None, :]).norm(dim=-1)
+    return (length / per_edge(min_length, length) - 1).clamp(max=0)
+
+
+def per_edge(lengths: float | Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """One length or one per edge, shaped to broadcast against `like` `(batch, edges, peaks, peaks)`."""
+    lengths = torch.as_tensor(lengths, dtype=like.dtype, device=like.device)
+    return lengths.reshape(1, -1, 1, 1) if lengths.ndim else lengths

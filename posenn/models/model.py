@@ -158,13 +158,16 @@ def build_head(config: Config) -> Head:
     return SingleInstanceHead(len(nodes), **maps)
 
 
-def forest_edge_lengths(config: Config, forest: list[tuple[int, int]]) -> float | tuple[float, ...] | None:
-    """`inference.max_edge_length` in input pixels: one length, or one per edge of `forest`.
+def forest_edge_lengths(
+    config: Config, forest: list[tuple[int, int]], field: str = "max_edge_length"
+) -> float | tuple[float, ...] | None:
+    """`inference.<field>` (`max_edge_length` or `min_edge_length`) in input pixels: one length,
+    or one per edge of `forest`.
 
     Raises:
         PosennError: if a list of lengths does not hold one per skeleton edge.
     """
-    lengths, scale = config.inference.max_edge_length, config.data.scale
+    lengths, scale = getattr(config.inference, field), config.data.scale
     if lengths is None:
         return None
     if not isinstance(lengths, list):
@@ -172,7 +175,7 @@ def forest_edge_lengths(config: Config, forest: list[tuple[int, int]]) -> float 
     edges = edge_indices(config)
     if len(lengths) != len(edges):
         raise PosennError(
-            f"inference.max_edge_length holds {len(lengths)} lengths; expected one per edge of data.skeleton.edges "
+            f"inference.{field} holds {len(lengths)} lengths; expected one per edge of data.skeleton.edges "
             f"({len(edges)}), or a single length."
         )
     per_edge = dict(zip(edges, lengths))
@@ -229,6 +232,7 @@ def bottomup_head(config: Config) -> BottomUpHead:
     grouping = GroupingOptions(
         inference.max_instances, inference.min_line_score, inference.line_points, max_edge_length, inference.min_points,
         inference.min_instance_score, max_hop_length, inference.limb_peak_weight,
+        forest_edge_lengths(config, forest, "min_edge_length"),
     )
     model = config.model
     paf_stride = model.paf_stride or model.output_stride

@@ -36,7 +36,7 @@ from posenn.io.writers import save_labels
 from posenn.models.encoders import TimmBackbone, load_pretrained
 from posenn.models.model import anchor_index, crop_size
 from posenn.models.unet import UNet
-from posenn.training.calibrate import ScoreThreshold, calibrate_instance_score
+from posenn.training.calibrate import Decoding, ScoreThreshold, calibrate_bottomup
 from posenn.training.callbacks import RandomState, TrainingLog
 from posenn.training.faults import AtomicCheckpointIO, hold_run_folder, interrupted, out_of_memory
 from posenn.training.init_from import initialize_from
@@ -350,25 +350,31 @@ def _train_in_folder(config: Config, run_dir: Path, rank: int, resume: bool, qui
     if val_rows and trainer.is_global_zero:
         best = PoseModule.load_from_checkpoint(run_dir / "best.ckpt", map_location="cpu")
         if config.train.calibrate_instance_score:
-            threshold, frames = calibrate_instance_score(best, val_loader)
+            decoding, threshold, frames = calibrate_bottomup(best, val_loader)
         else:
-            threshold, frames = None, predict_validation(best, val_loader)
-        calibration = use_threshold(threshold, config, console) if threshold else None
+            decoding, threshold, frames = None, None, predict_validation(best, val_loader)
+        calibration = use_calibration(decoding, threshold, config, console) if threshold else None
         write_metrics(best, frames, run_dir / "metrics.json", calibration)
     return run_dir
 
 
-def use_threshold(threshold: ScoreThreshold, config: Config, console: Console) -> dict:
-    """Write a bottom-up model's calibrated instance-score threshold to its folder's config;
-    return the figures for `metrics.json`."""
-    before = config.inference.min_instance_score
-    config.inference.min_instance_score = threshold.min_instance_score
+def use_calibration(decoding: Decoding, threshold: ScoreThreshold, config: Config, console: Console) -> dict:
+    """Write a bottom-up model's calibrated peak threshold, limb peak weight and instance-score
+    threshold to its folder's config; return the figures for `metrics.json`."""
+    inference = config.inference
+    before = {"peak_threshold_before": inference.peak_threshold, "limb_peak_weight_before": inference.limb_peak_weight,
+              "min_instance_score_from_labels": inference.min_instance_score}
+    inference.peak_threshold, inference.limb_peak_weight = decoding.peak_threshold, decoding.limb_peak_weight
+    inference.min_instance_score = threshold.min_instance_score
     save_config(config, Path(config.train.run_dir) / "config.yaml")
     console.print(
-        f"Minimum instance score {before} → {threshold.min_instance_score}: the right number of instances in "
+        f"Peak threshold {before['peak_threshold_before']} → {decoding.peak_threshold}, limb peak weight "
+        f"{before['limb_peak_weight_before']} → {decoding.limb_peak_weight}: validation OKS mAP "
+        f"{decoding.oks_map_before:.3f} → {decoding.oks_map:.3f}. Minimum instance score "
+        f"{before['min_instance_score_from_labels']} → {threshold.min_instance_score}: the right number of instances in "
         f"{threshold.count_accuracy_before:.0%} → {threshold.count_accuracy:.0%} of {threshold.frames} validation frames."
     )
-    return {"min_instance_score_from_labels": before} | threshold._asdict()
+    return before | decoding._asdict() | threshold._asdict()
 
 
 def fit(trainer: L.Trainer, module: PoseModule, train_loader, val_loader, resume: bool, config: Config) -> None:

@@ -7,6 +7,7 @@ from posenn.autoconfig import (
     FIELD_WEIGHT,
     GROUPING_FRACTION,
     LIMB_PERCENTILE,
+    SHORT_LIMB_PERCENTILE,
     config_from_labels,
     edge_lengths,
     grouping_defaults,
@@ -45,6 +46,9 @@ def test_edge_lengths_are_each_edges_own_percentile():
     assert lengths[0] == pytest.approx(np.percentile(animals[:, 1, 0], LIMB_PERCENTILE), abs=0.05)
     assert lengths[1] == pytest.approx(np.percentile(30.0 - animals[:, 1, 0], LIMB_PERCENTILE), abs=0.05)
     assert lengths[2:] == [10.0, 55.0]
+    shortest = edge_lengths([animals], [(0, 1), (1, 2), (2, 3), (3, 4)], 1.0, SHORT_LIMB_PERCENTILE)
+    assert shortest[0] == pytest.approx(np.percentile(animals[:, 1, 0], SHORT_LIMB_PERCENTILE), abs=0.05)
+    assert shortest[2:] == [10.0, 1.0]
 
 
 def test_edge_lengths_of_a_config_must_fit_the_skeleton(shared_file):
@@ -53,6 +57,11 @@ def test_edge_lengths_of_a_config_must_fit_the_skeleton(shared_file):
     with pytest.raises(PosennError, match="inference.max_edge_length holds 22 lengths; expected one per edge"):
         build_head(config)
     config.inference.max_edge_length = 40.0  # one length for every edge still works
+    shortest = config.inference.min_edge_length
+    config.inference.min_edge_length = shortest[:-1]
+    with pytest.raises(PosennError, match="inference.min_edge_length holds 22 lengths; expected one per edge"):
+        build_head(config)
+    config.inference.min_edge_length = shortest
     assert build_head(config).grouping.max_edge_length == pytest.approx(40.0 * config.data.scale)
     for wrong in ([12.0, -1.0], []):
         with pytest.raises(ValueError, match="max_edge_length"):
@@ -70,11 +79,14 @@ def test_bottomup_config_of_the_flies_measures_grouping(shared_file):
     assert 2 <= inference.min_points <= 12  # at most half of the 24 parts
     assert 0.0 < inference.min_instance_score <= GROUPING_FRACTION
     assert 0.0 < inference.max_hop_length <= max(inference.max_edge_length)
+    assert len(inference.min_edge_length) == len(inference.max_edge_length) == len(config.data.skeleton.edges)
+    assert all(1.0 <= short < long for short, long in zip(inference.min_edge_length, inference.max_edge_length))
     assert config.train.paf_weight == FIELD_WEIGHT < 1.0  # the part maps lead the loss
     assert config.model.output_stride == 4  # limbs of about 24 px
     grouping = build_head(config).grouping
     assert grouping.min_points == inference.min_points and grouping.min_score == inference.min_instance_score
     assert grouping.max_hop_length == pytest.approx(inference.max_hop_length * config.data.scale)
+    assert grouping.min_edge_length == pytest.approx([length * config.data.scale for length in inference.min_edge_length])
 
 
 def test_other_model_types_keep_grouping_unset(shared_file):

@@ -190,6 +190,21 @@ def test_gaussian_noise_gives_rayleigh_distances():
     assert metrics["per_node"]["0"]["n"] == 2 * n_frames
 
 
+def test_systematic_shift_shows_as_median_offset():
+    rng = np.random.default_rng(1)
+    shift = np.array([2.0, -1.5])
+    gt_frames = [np.array([[[100.0, 100.0]], [[300.0, 300.0]]]) + rng.normal(0, 30, (2, 10, 2)) for _ in range(50)]
+    pred_frames = [gt + shift + rng.normal(0, 0.5, gt.shape) for gt in gt_frames]
+    pred_frames[0][0, :3] = np.nan  # missing points add no offset
+
+    metrics = evaluate_arrays(gt_frames, pred_frames, [np.ones(2)] * 50, [str(i) for i in range(10)])
+
+    assert metrics["offset_x_p50"] == pytest.approx(2.0, abs=0.05)
+    assert metrics["offset_y_p50"] == pytest.approx(-1.5, abs=0.05)
+    unshifted = evaluate_arrays(gt_frames, [p - shift for p in pred_frames], [np.ones(2)] * 50, [str(i) for i in range(10)])
+    assert abs(unshifted["offset_x_p50"]) < 0.05 and unshifted["oks_map"] > metrics["oks_map"]
+
+
 def test_missing_and_extra_points_count_in_visibility_not_distance():
     gt = np.array([[[0.0, 0.0], [10.0, 10.0], [20.0, 0.0], [np.nan, np.nan]]])
     pred = np.array([[[0.0, 3.0], [10.0, 10.0], [np.nan, np.nan], [5.0, 5.0]]])

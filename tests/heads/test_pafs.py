@@ -6,7 +6,8 @@ import torch
 
 from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.heads.grouping import Limbs, assemble_instances, assign_limbs
-from posenn.heads.pafs import line_scores, part_affinity_fields, spanning_edges
+from posenn.heads.confmaps import gaussian_maps
+from posenn.heads.pafs import line_scores, part_affinity_fields, short_limb_penalty, spanning_edges
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -74,6 +75,34 @@ def test_line_scores_penalise_each_edge_by_its_own_length():
     torch.testing.assert_close(per_edge[0, 1], plain[0, 1] - 0.5)  # 10 px against 5: 1 - 5/10
     uniform, _ = line_scores(fields, 2, sources, destinations, 10, max_length=15.0)
     torch.testing.assert_close(uniform[0, 1], plain[0, 1])
+
+
+def test_short_limb_penalty_is_the_missing_share_of_each_edges_length():
+    sources = torch.tensor([[[[0.0, 0.0]], [[0.0, 0.0]]]])  # (batch, edges, peaks, 2)
+    destinations = torch.tensor([[[[5.0, 0.0], [30.0, 0.0]], [[0.0, 5.0], [0.0, 30.0]]]])
+    per_edge = short_limb_penalty(sources, destinations, (20.0, 2.0))
+    assert per_edge.shape == (1, 2, 1, 2)
+    torch.testing.assert_close(per_edge[0, 0, 0], torch.tensor([5 / 20 - 1, 0.0]))  # 5 px of 20; 30 px is long enough
+    torch.testing.assert_close(per_edge[0, 1, 0], torch.zeros(2))  # both longer than 2 px
+    torch.testing.assert_close(short_limb_penalty(sources, destinations, 10.0)[0, :, 0, 0], torch.tensor([-0.5, -0.5]))
+
+
+def test_a_stray_peak_beside_the_source_loses_to_the_true_part_when_short_limbs_are_penalised():
+    """The field near a limb's source points along it, so a strong stray destination peak 6 px from
+    the source scores along the field as well as the weaker true part 30 px away."""
+    source, true_part, stray = [20.0, 32.0], [50.0, 32.0], [26.0, 32.0]
+    maps = torch.cat([
+        gaussian_maps(torch.tensor([[[source]]]), 64, 96, 2, 1.5),
+        torch.maximum(0.5 * gaussian_maps(torch.tensor([[[true_part]]]), 64, 96, 2, 1.5),
+                      0.9 * gaussian_maps(torch.tensor([[[stray]]]), 64, 96, 2, 1.5)),
+    ], dim=1)  # (1, 2, 32, 48): the source, and the destination's two peaks
+    fields = part_affinity_fields(torch.tensor([[[source, true_part]]]), [(0, 1)], 64, 96, 2, 6.0)
+    chosen = {}
+    for name, shortest in (("plain", None), ("penalised", 20.0)):
+        head = BottomUpHead(2, ((0, 1),), 1.5, 2, 2, 6.0, GroupingOptions(limb_peak_weight=1.0, min_edge_length=shortest))
+        chosen[name] = head.group((maps, fields), 0.2).points[0, 0, 1]
+    np.testing.assert_allclose(chosen["plain"], stray, atol=0.5)
+    np.testing.assert_allclose(chosen["penalised"], true_part, atol=0.5)
 
 
 def test_assign_limbs_is_optimal_not_greedy():

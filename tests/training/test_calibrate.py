@@ -9,7 +9,9 @@ import yaml
 
 from posenn.heads.bottomup import BottomUpHead, GroupingOptions
 from posenn.synth import generate
-from posenn.training.calibrate import animals_per_frame, best_threshold, count_accuracy, kept_instances, with_min_score
+from posenn.training.calibrate import (
+    LIMB_PEAK_WEIGHTS, PEAK_THRESHOLDS, animals_per_frame, best_threshold, count_accuracy, kept_instances, with_min_score,
+)
 from posenn.training.validation import ValidationFrame
 
 
@@ -54,10 +56,18 @@ def test_training_a_bottomup_model_calibrates_its_threshold(tmp_path, train_for_
     assert calibration["frames"] == 10
     assert calibration["count_accuracy"] >= calibration["count_accuracy_before"]
     assert calibration["min_instance_score_from_labels"] == pytest.approx(0.5 * 1.0, abs=0.05)  # complete synthetic animals
+    decoding = (config["inference"]["peak_threshold"], config["inference"]["limb_peak_weight"])
+    assert decoding == (calibration["peak_threshold"], calibration["limb_peak_weight"])
+    assert decoding == (0.2, 1.0) or (decoding[0] in PEAK_THRESHOLDS and decoding[1] in LIMB_PEAK_WEIGHTS)
+    assert (calibration["peak_threshold_before"], calibration["limb_peak_weight_before"]) == (0.2, 1.0)
+    assert 0.0 < calibration["oks_map_before"] <= calibration["oks_map"] <= 1.0
+    assert json.loads((folder / "metrics.json").read_text())["oks_map"] == pytest.approx(calibration["oks_map"], abs=1e-3)
 
     kept = train_for_steps(labels, "bottomup", tmp_path / "kept", 50, ["data.val_fraction=0.25", "train.calibrate_instance_score=false"])
     assert "instance_score_calibration" not in json.loads((kept / "metrics.json").read_text())
-    assert yaml.safe_load((kept / "config.yaml").read_text())["inference"]["min_instance_score"] == calibration["min_instance_score_from_labels"]
+    kept_inference = yaml.safe_load((kept / "config.yaml").read_text())["inference"]
+    assert kept_inference["min_instance_score"] == calibration["min_instance_score_from_labels"]
+    assert (kept_inference["peak_threshold"], kept_inference["limb_peak_weight"]) == (0.2, 1.0)
 
 
 def test_dropping_low_scores_after_grouping_equals_grouping_with_the_threshold():
