@@ -48,11 +48,12 @@ GROUPING_FRACTION = 0.5
 # (a 6000-step model) it took OKS mAP from 0.595 to 0.629 and the right count from 45.5% to 51%
 # of frames; 1.2 x the percentile gave 0.619, 1.4 x 0.609.
 LIMB_PERCENTILE = 99
-# Bottom-up limbs shorter than this percentile of their edge's labeled lengths (at least 1 px) are
-# penalised: a stray peak beside a limb's source (a leg tip's on the joint before it, a head's on
-# the neck) scores along the field as well as the true part. On the two-fly sample (an 800-step
-# model, held-out frames) the 5th percentile took OKS mAP from 0.476 to 0.499 and the errors' 90th
-# percentile from 10.2 to 8.4 px; the 1st gave 0.481, the 10th 0.501, the 25th 0.493.
+# Bottom-up limbs shorter than this percentile of their edge's labeled lengths (at least 1 px) rank
+# lower when limbs are assigned: a stray peak beside a limb's source (a leg tip's on the joint
+# before it, a head's on the neck) scores along the field as well as the true part. On the two-fly
+# sample (an 800-step model, held-out frames) the 5th percentile took OKS mAP from 0.476 to 0.497
+# and the errors' 90th percentile from 10.2 to 8.3 px; penalising the line score itself instead,
+# the 1st gave 0.481, the 5th 0.499 (a fly lost in two frames), the 10th 0.501, the 25th 0.493.
 SHORT_LIMB_PERCENTILE = 5
 # Bottom-up part maps at stride 4 unless the typical limb (median over edges of their longest
 # labeled lengths, scaled) would span fewer than this many cells: then stride 2. Short limbs at

@@ -197,8 +197,9 @@ class InferenceConfig(Section):
     )
     min_edge_length: float | list[float] | None = Field(
         None,
-        description="Bottom-up: limbs shorter than this (frame pixels) are penalised, as max_edge_length (posenn config "
-        "measures them from the labels): a stray peak beside a limb's source does not pass for its destination.",
+        description="Bottom-up: limbs shorter than this (frame pixels) rank lower when limbs are assigned, one length or "
+        "one per edge as max_edge_length (posenn config measures them from the labels): a stray peak beside a limb's "
+        "source does not pass for its destination.",
     )
     min_points: int = Field(2, ge=1, description="Bottom-up: grouped instances with fewer parts are dropped.")
     min_instance_score: float = Field(
