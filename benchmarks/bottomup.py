@@ -39,7 +39,7 @@ bottomup_ceiling.json, bottomup_peaks.json (with bottomup_peak_recall.json and
 bottomup_peak_confusions.json) and bottomup_scaling.json.
 
     python benchmarks/bottomup.py [--cases flies,crowd,topdown,changes,ceiling,peaks,scaling] [--steps 800]
-        [--flies-model DIR] [--crowd-model DIR] [--crowd-train-frames 600] [--frames 64]
+        [--flies-model DIR] [--flies-rotation 180] [--crowd-model DIR] [--crowd-train-frames 600] [--frames 64]
         [--set train.learning_rate=0.002 ...]
 """
 
@@ -75,8 +75,8 @@ FLIES = DATA / "centered_pair_predictions.slp"
 # a fly, rotations up to 15°). Their labels are an older model's predictions, which sit about
 # (+2.0, -1.5) px off the flies in the image's axes: rotations of up to 180° keep a network from
 # learning that shift, and cost both model types about 0.15 OKS mAP (0.336 and 0.332 against 0.476
-# and 0.568, 800 steps). The crowd's top-down pair keeps the rotations of up to 180° it was measured with.
-FLIES_SETTINGS: list[str] = []
+# and 0.568, 800 steps; `--flies-rotation 180` measures it again). The crowd's top-down pair keeps the
+# rotations of up to 180° it was measured with.
 ANY_ROTATION = ["augment.rotation=180"]
 CROWD_ANIMALS, CROWD_SIZE = 8, 256
 SCALING_ANIMALS = (2, 4, 8, 16)
@@ -256,7 +256,7 @@ def topdown_row(case: str, labels: Path, instances: str, seconds: float, truth: 
     return row
 
 
-def change_rows(steps: int, work: Path, default: tuple[Path, float] | None) -> list[dict]:
+def change_rows(steps: int, work: Path, default: tuple[Path, float] | None, flies_settings: list[str]) -> list[dict]:
     """The fly model with each change of `CHANGES`; models with the same training settings are
     trained once (the model with the default settings is `default` when given)."""
     trained: dict[tuple[str, ...], tuple[Path, float]] = {(): default} if default else {}
@@ -265,7 +265,7 @@ def change_rows(steps: int, work: Path, default: tuple[Path, float] | None) -> l
         if tuple(training) not in trained:
             torch.manual_seed(0)
             trained[tuple(training)] = train_model(FLIES, "bottomup", work / f"change_{len(trained)}", steps, "predicted",
-                                                   FLIES_SETTINGS + training)
+                                                   flies_settings + training)
         folder, seconds = trained[tuple(training)]
         config = yaml.safe_load((folder / "config.yaml").read_text())
         row = {"change": change, "paf_weight": config["train"]["paf_weight"],
@@ -291,11 +291,14 @@ def main() -> None:
     parser.add_argument("--flies-model", type=Path, help="a trained bottom-up model folder on the fly data")
     parser.add_argument("--crowd-model", type=Path, help="a trained bottom-up model folder on the crowd video")
     parser.add_argument("--frames", type=int, default=64, help="video frames for the timing")
+    parser.add_argument("--flies-rotation", type=float,
+                        help="largest rotation (degrees) of the fly models' augmentation, both types; posenn config's when not given")
     parser.add_argument("--crowd-train-frames", type=int, default=600, help="frames of the crowd's training video")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a config setting of the bottom-up models trained here (repeatable), to measure one change")
     args = parser.parse_args()
     cases = set(args.cases.split(","))
+    flies_settings = [] if args.flies_rotation is None else [f"augment.rotation={args.flies_rotation}"]
     torch.manual_seed(0)
     flies, crowd, changes, ceiling, scaling, peaks = [], [], [], [], [], ()
     with tempfile.TemporaryDirectory() as tmp:
@@ -304,14 +307,14 @@ def main() -> None:
         if "flies" in cases:
             folder, seconds = args.flies_model, None
             if folder is None:
-                folder, seconds = train_model(FLIES, "bottomup", work / "flies", args.steps, "predicted", FLIES_SETTINGS + args.settings)
+                folder, seconds = train_model(FLIES, "bottomup", work / "flies", args.steps, "predicted", flies_settings + args.settings)
             flies += bottomup_rows("two flies", folder, seconds, args.steps, folder / "labels_val.slp",
                                   DATA / "centered_pair_low_quality.mp4", work, args.frames)
             flies_default = (folder, seconds) if seconds and not args.settings else None
             if "topdown" in cases and seconds:
-                flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work, FLIES_SETTINGS))
+                flies.append(topdown_row("two flies", FLIES, "predicted", seconds, folder / "labels_val.slp", work, flies_settings))
         if "changes" in cases:
-            changes = change_rows(args.steps, work, flies_default)
+            changes = change_rows(args.steps, work, flies_default, flies_settings)
         if cases & {"crowd", "ceiling", "peaks", "scaling"}:
             train, test = crowd_videos(work, args.crowd_train_frames)
             folder, seconds = args.crowd_model, None
