@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from posenn.heads.bottomup import BottomUpHead
-from posenn.training.validation import ValidationFrame, predict_validation, validation_metrics
+from posenn.training.validation import Decoder, ValidationFrame, predict_validation, predict_validation_with, validation_metrics
 
 # Too few validation frames with animals tell nothing: the threshold from the labels stays.
 MIN_CALIBRATION_FRAMES = 10
@@ -108,20 +108,6 @@ def kept_instances(frames: list[ValidationFrame], min_score: float) -> list[Vali
             for frame in frames]
 
 
-def grouped_without_score_threshold(
-    module: torch.nn.Module, loader: DataLoader, peak_threshold: float, limb_peak_weight: float
-) -> list[ValidationFrame]:
-    """The validation frames decoded with `peak_threshold` and `limb_peak_weight` and grouped with
-    no instance-score threshold; the module's own settings are left as they were."""
-    head, inference = module.head, module.config.inference
-    threshold_before = inference.peak_threshold
-    module.head, inference.peak_threshold = with_min_score(head, 0.0, limb_peak_weight), peak_threshold
-    try:
-        return predict_validation(module, loader)
-    finally:
-        module.head, inference.peak_threshold = head, threshold_before
-
-
 def instance_scores(frames: list[ValidationFrame]) -> list[np.ndarray]:
     """Per frame, `(instances,)` scores of the instances that have points."""
     return [frame.scores[~np.isnan(frame.predicted).all(axis=(1, 2))] for frame in frames]
@@ -143,14 +129,16 @@ def calibrate_bottomup(
     if not isinstance(head, BottomUpHead):
         return None, None, predict_validation(module, loader)
     current = (module.config.inference.peak_threshold, head.grouping.limb_peak_weight)
-    frames = grouped_without_score_threshold(module, loader, *current)
-    animals = animals_per_frame(frames)
+    pairs = [current] + [(t, w) for t in PEAK_THRESHOLDS for w in LIMB_PEAK_WEIGHTS if (t, w) != current]
+    # One forward pass; each pair decodes it and groups it with no instance-score threshold.
+    decoders = [Decoder(with_min_score(head, 0.0, weight), threshold) for threshold, weight in pairs]
+    per_pair = dict(zip(pairs, predict_validation_with(module, loader, decoders)))
+    animals = animals_per_frame(per_pair[current])
     if np.sum(animals > 0) < MIN_CALIBRATION_FRAMES:
-        return None, None, kept_instances(frames, head.grouping.min_score)
+        return None, None, kept_instances(per_pair[current], head.grouping.min_score)
     nodes, scale = module.evaluated_nodes, module.config.data.scale
     trials = {}
-    for pair in [current] + [(t, w) for t in PEAK_THRESHOLDS for w in LIMB_PEAK_WEIGHTS if (t, w) != current]:
-        grouped = frames if pair == current else grouped_without_score_threshold(module, loader, *pair)
+    for pair, grouped in per_pair.items():
         threshold = best_threshold(instance_scores(grouped), animals, head.grouping.min_score)
         kept = kept_instances(grouped, threshold.min_instance_score)
         trials[pair] = (validation_metrics(kept, nodes, scale)["oks_map"], threshold, kept)

@@ -92,15 +92,37 @@ def validation_metrics(frames: list[ValidationFrame], node_names: list[str], sca
     return evaluate_arrays(gt_frames, pred_frames, score_frames, node_names, gt_areas=area_frames)
 
 
-@torch.inference_mode()
+class Decoder(NamedTuple):
+    """How a module's outputs are decoded: its head and peak threshold."""
+
+    head: object
+    peak_threshold: float
+
+
 def predict_validation(module: torch.nn.Module, loader: DataLoader) -> list[ValidationFrame]:
     """Run the model over a validation loader without augmentation (in this process only)."""
+    return predict_validation_with(module, loader, [Decoder(module.head, module.config.inference.peak_threshold)])[0]
+
+
+@torch.inference_mode()
+def predict_validation_with(module: torch.nn.Module, loader: DataLoader, decoders: list[Decoder]) -> list[list[ValidationFrame]]:
+    """Run the model once over a validation loader without augmentation and decode each batch
+    with each of `decoders`: per decoder, the frames it gives. The module's own head and peak
+    threshold are left as they were."""
     module.eval()
-    frames: list[ValidationFrame] = []
-    for batch in loader:
-        batch = module.prepare_batch(batch, augment=False)
-        output = module.validation_output(batch, module.validation_forward(batch["image"]))
-        frames.extend(validation_frames(output, range(len(frames), len(frames) + len(output[0]))))
+    head, inference = module.head, module.config.inference
+    threshold = inference.peak_threshold
+    frames: list[list[ValidationFrame]] = [[] for _ in decoders]
+    try:
+        for batch in loader:
+            batch = module.prepare_batch(batch, augment=False)
+            outputs = module.validation_forward(batch["image"])
+            for decoded, decoder in zip(frames, decoders):
+                module.head, inference.peak_threshold = decoder
+                output = module.validation_output(batch, outputs)
+                decoded.extend(validation_frames(output, range(len(decoded), len(decoded) + len(output[0]))))
+    finally:
+        module.head, inference.peak_threshold = head, threshold
     return frames
 
 
