@@ -8,10 +8,12 @@ from posenn.autoconfig import (
     GROUPING_FRACTION,
     LIMB_PERCENTILE,
     SHORT_LIMB_PERCENTILE,
+    TRAINING_WINDOW_SPANS,
     config_from_labels,
     edge_lengths,
     grouping_defaults,
     part_map_stride,
+    training_window,
 )
 from posenn.config import InferenceConfig
 from posenn.errors import PosennError
@@ -107,3 +109,16 @@ def test_bottomup_config_of_a_crowd_of_small_animals(tmp_path):
     assert config.model.output_stride == 2 and config.model.paf_stride == 4  # fields stay at stride 4
     head = build_head(config)
     assert head.output_stride == 2 and head.paf_stride == 4
+
+
+def test_training_windows_hold_the_largest_animal():
+    assert TRAINING_WINDOW_SPANS == 1.0
+    assert training_window(153.3, 384, 16) == 160  # the flies: their largest span, rounded up to the max stride
+    assert training_window(150.0, 384, 32) == 160
+    assert training_window(77.6, 256, 16) == 80
+    assert training_window(380.0, 384, 16) is None  # no smaller than the frame: whole frames
+
+
+def test_bottomup_config_of_the_flies_trains_on_windows_of_one_fly(shared_file):
+    config = config_from_labels(shared_file("centered_pair_predictions.slp"), "bottomup", instances="predicted")
+    assert config.train.random_crop == 160  # the largest fly spans 153 px in 384 px frames
