@@ -71,7 +71,7 @@ from posenn.synth import generate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FLIES = DATA / "centered_pair_predictions.slp"
-# The flies train with posenn config's choices (full resolution, training windows of 240 px around
+# The flies train with posenn config's choices (full resolution, training windows of 160 px around
 # a fly, rotations up to 15°). Their labels are an older model's predictions, which sit about
 # (+2.0, -1.5) px off the flies in the image's axes: rotations of up to 180° keep a network from
 # learning that shift, and cost both model types about 0.15 OKS mAP (0.336 and 0.332 against 0.476

@@ -65,11 +65,20 @@ MIN_LIMB_CELLS = 4
 # Stride of part maps and fields unless the limbs ask for finer part maps.
 OUTPUT_STRIDE = 4
 # Bottom-up models train on windows of this many times the largest animal's span (rounded up to
-# the max stride): one whole animal, and steps cheap enough that a budget buys many of them. On
-# the two-fly sample (held-out frames, about 385 s of training each) windows of 1.0 x (160 px,
-# 1370 steps) gave OKS mAP 0.646, 1.25 x (192 px, 1095 steps) 0.569 and 1.5 x (240 px, 800 steps)
-# 0.533, against 0.585 for the top-down pair trained as long.
+# the max stride) where animals are sparse: one whole animal, and steps cheap enough that a budget
+# buys many of them (the validation mAP per step hardly changes with the window). On the two-fly
+# sample (held-out frames, about 385 s of training each) windows of 1.0 x (160 px, 1370 steps)
+# gave OKS mAP 0.646, 1.25 x (192 px, 1095 steps) 0.569 and 1.5 x (240 px, 800 steps) 0.533,
+# against 0.585 for a top-down pair trained as long (benchmarks/bottomup.py --cases flies,topdown
+# --steps 1370: 0.646 and 0.543).
 TRAINING_WINDOW_SPANS = 1.0
+# Where animals crowd the frames (`crowding` above `CROWDED`), a window of one span holds few of
+# them and cuts its neighbours at its edges: windows of `CROWDED_WINDOW_SPANS` spans. On the
+# 8-animal synthetic crowd (crowding 0.74; the flies' is 0.33) windows of 80 px (1.0 x) gave
+# OKS mAP 0.613 and the right count in 63.5% of frames after 6000 steps (753 s), 0.622 and 53.0%
+# after 9600 (1130 s), against 0.663 and 68.0% with 128 px (1.5 x, 6000 steps, 1208 s).
+CROWDED = 0.5
+CROWDED_WINDOW_SPANS = 1.5
 
 
 LEFT_RIGHT_TOKENS = [("left", "right"), ("Left", "Right"), ("LEFT", "RIGHT"), ("L", "R")]
@@ -136,10 +145,24 @@ def central_node(points: list[np.ndarray]) -> int | None:
     return int(candidates[np.argmin(mean_distance[candidates])])
 
 
-def training_window(largest: float, frame_side: float, max_stride: int) -> int | None:
-    """Side of the random training windows of bottom-up models: `TRAINING_WINDOW_SPANS` × the
-    largest animal span, rounded up to the max stride; None when that is not smaller than the frame."""
-    side = int(math.ceil(TRAINING_WINDOW_SPANS * largest / max_stride) * max_stride)
+def crowding(points: list[np.ndarray], largest: float, frame_area: float) -> float:
+    """How much of a frame the animals fill: the mean number of labeled animals per frame (frames
+    with any) times the square of the largest span, over the frame's area."""
+    animals = [len(frame_points) for frame_points in points if len(frame_points)]
+    return float(np.mean(animals)) * largest**2 / frame_area if animals else 0.0
+
+
+def window_spans(model_type: str, crowded: float) -> float:
+    """Training windows of bottom-up models, in spans of the largest animal: `TRAINING_WINDOW_SPANS`,
+    or `CROWDED_WINDOW_SPANS` where the frames' `crowding` is above `CROWDED` and for identity
+    models (whose class maps were measured with those windows)."""
+    return TRAINING_WINDOW_SPANS if model_type == "bottomup" and crowded <= CROWDED else CROWDED_WINDOW_SPANS
+
+
+def training_window(largest: float, frame_side: float, max_stride: int, spans: float = TRAINING_WINDOW_SPANS) -> int | None:
+    """Side of the random training windows of whole-frame models: `spans` × the largest animal
+    span, rounded up to the max stride; None when that is not smaller than the frame."""
+    side = int(math.ceil(spans * largest / max_stride) * max_stride)
     return side if side < frame_side else None
 
 
@@ -259,7 +282,8 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     nodes = list(skeleton.node_names)
     skeleton_edges = [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges]
     limbs = edge_lengths([s.points for s in samples], skeleton_edges, largest) if model_type == "bottomup" else None
-    choose_resolution(config, size, largest, max(height, width), limbs)
+    crowded = crowding([s.points for s in samples], largest, height * width)
+    choose_resolution(config, size, largest, max(height, width), limbs, crowded)
     if model_type == "bottomup":
         inference = config.inference
         inference.min_points, inference.min_instance_score, inference.max_hop_length = grouping_defaults(
@@ -287,14 +311,16 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
     return config
 
 
-def choose_resolution(config: Config, size: float, largest: float, frame_side: int, limbs: list[float] | None = None) -> None:
+def choose_resolution(
+    config: Config, size: float, largest: float, frame_side: int, limbs: list[float] | None = None, crowded: float = 0.0
+) -> None:
     """Set scale, output stride, sigma, max stride (and crop size, or the fields of bottom-up
     models) for animals of `size` px (the largest spanning `largest` px).
 
     Centroid models see animals small (about 64 px): they only need to find centres. Pose
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
     margin, rounded up to the max stride. Bottom-up models train on windows as wide as the largest
-    animal's span (`TRAINING_WINDOW_SPANS`), their part maps' stride follows `limbs` (each edge's longest labeled limb,
+    animal's span, wider where the frames are `crowded` (see `training_window`), their part maps' stride follows `limbs` (each edge's longest labeled limb,
     frame pixels, see `edge_lengths` and `part_map_stride`; `OUTPUT_STRIDE` where not given,
     and then the largest animal's span bounds every limb), their fields are drawn at `OUTPUT_STRIDE` in bands at least two cells wide, and limbs
     longer than those lengths are penalised when grouping.
@@ -320,7 +346,8 @@ def choose_resolution(config: Config, size: float, largest: float, frame_side: i
         span = largest * config.data.scale * (1 + CROP_MARGIN) + 8
         model.crop_size = int(math.ceil(span / multiple) * multiple)
     if model.type in ("bottomup", "multiclass_bottomup"):
-        config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, multiple)
+        spans = window_spans(model.type, crowded)
+        config.train.random_crop = training_window(largest * config.data.scale, frame_side * config.data.scale, multiple, spans)
     if model.type == "bottomup":
         model.paf_stride = OUTPUT_STRIDE
         model.paf_width = round(max(2.0 * model.paf_stride, 2.5 * model.sigma), 1)

@@ -7,13 +7,17 @@ from posenn.autoconfig import (
     FIELD_WEIGHT,
     GROUPING_FRACTION,
     LIMB_PERCENTILE,
+    CROWDED,
+    CROWDED_WINDOW_SPANS,
     SHORT_LIMB_PERCENTILE,
     TRAINING_WINDOW_SPANS,
     config_from_labels,
+    crowding,
     edge_lengths,
     grouping_defaults,
     part_map_stride,
     training_window,
+    window_spans,
 )
 from posenn.config import InferenceConfig
 from posenn.errors import PosennError
@@ -109,16 +113,25 @@ def test_bottomup_config_of_a_crowd_of_small_animals(tmp_path):
     assert config.model.output_stride == 2 and config.model.paf_stride == 4  # fields stay at stride 4
     head = build_head(config)
     assert head.output_stride == 2 and head.paf_stride == 4
+    assert config.train.random_crop == 128  # crowded frames: windows of 1.5 spans of the largest animal (78 px)
 
 
 def test_training_windows_hold_the_largest_animal():
-    assert TRAINING_WINDOW_SPANS == 1.0
-    assert training_window(153.3, 384, 16) == 160  # the flies: their largest span, rounded up to the max stride
-    assert training_window(150.0, 384, 32) == 160
-    assert training_window(77.6, 256, 16) == 80
-    assert training_window(380.0, 384, 16) is None  # no smaller than the frame: whole frames
+    assert training_window(153.3, 384, 16, TRAINING_WINDOW_SPANS) == 160  # the flies' largest span, rounded up
+    assert training_window(150.0, 384, 32, 1.0) == 160
+    assert training_window(77.6, 256, 16, CROWDED_WINDOW_SPANS) == 128  # 1.5 spans
+    assert training_window(380.0, 384, 16, 1.0) is None  # no smaller than the frame: whole frames
+
+
+def test_crowded_frames_and_identity_models_keep_wide_windows():
+    two_flies = [np.zeros((2, 3, 2))] * 10 + [np.zeros((0, 3, 2))]  # frames without animals do not count
+    assert crowding(two_flies, 150.0, 384 * 384) == pytest.approx(2 * 150.0**2 / 384**2)
+    assert crowding([np.zeros((0, 3, 2))], 150.0, 384 * 384) == 0.0
+    assert window_spans("bottomup", 0.33) == TRAINING_WINDOW_SPANS == 1.0
+    assert window_spans("bottomup", CROWDED + 0.01) == CROWDED_WINDOW_SPANS > TRAINING_WINDOW_SPANS
+    assert window_spans("multiclass_bottomup", 0.0) == CROWDED_WINDOW_SPANS
 
 
 def test_bottomup_config_of_the_flies_trains_on_windows_of_one_fly(shared_file):
     config = config_from_labels(shared_file("centered_pair_predictions.slp"), "bottomup", instances="predicted")
-    assert config.train.random_crop == 160  # the largest fly spans 153 px in 384 px frames
+    assert config.train.random_crop == 160  # the largest fly spans 153 px in 384 px frames, two flies per frame
