@@ -159,7 +159,7 @@ def window_spans(model_type: str, crowded: float) -> float:
     return TRAINING_WINDOW_SPANS if model_type == "bottomup" and crowded <= CROWDED else CROWDED_WINDOW_SPANS
 
 
-def training_window(largest: float, frame_side: float, max_stride: int, spans: float = TRAINING_WINDOW_SPANS) -> int | None:
+def training_window(largest: float, frame_side: float, max_stride: int, spans: float) -> int | None:
     """Side of the random training windows of whole-frame models: `spans` × the largest animal
     span, rounded up to the max stride; None when that is not smaller than the frame."""
     side = int(math.ceil(spans * largest / max_stride) * max_stride)
@@ -275,21 +275,22 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
 
     if model_type == "bottomup" and not skeleton.edges:
         raise PosennError(f"{labels_path}: the skeleton has no edges; bottom-up models group parts along its edges.")
-    size = animal_size([s.points for s in samples])
+    points = [s.points for s in samples]
+    size = animal_size(points)
     if size <= 0:
         raise PosennError(f"{labels_path}: no instance has two or more labeled points to size the animals.")
-    largest = largest_animal([s.points for s in samples])
+    largest = largest_animal(points)
     nodes = list(skeleton.node_names)
     skeleton_edges = [(nodes.index(e.source.name), nodes.index(e.destination.name)) for e in skeleton.edges]
-    limbs = edge_lengths([s.points for s in samples], skeleton_edges, largest) if model_type == "bottomup" else None
-    crowded = crowding([s.points for s in samples], largest, height * width)
+    limbs = edge_lengths(points, skeleton_edges, largest) if model_type == "bottomup" else None
+    crowded = crowding(points, largest, height * width)
     choose_resolution(config, size, largest, max(height, width), limbs, crowded)
     if model_type == "bottomup":
         inference = config.inference
         inference.min_points, inference.min_instance_score, inference.max_hop_length = grouping_defaults(
-            [s.points for s in samples], spanning_edges(len(nodes), skeleton_edges)
+            points, spanning_edges(len(nodes), skeleton_edges)
         )
-        shortest = edge_lengths([s.points for s in samples], skeleton_edges, 1.0, SHORT_LIMB_PERCENTILE)
+        shortest = edge_lengths(points, skeleton_edges, 1.0, SHORT_LIMB_PERCENTILE)
         inference.min_edge_length = [max(length, 1.0) for length in shortest]
         config.train.paf_weight = FIELD_WEIGHT
     if model_type in ("multiclass_bottomup", "multiclass_topdown"):
@@ -304,7 +305,7 @@ def config_from_labels(labels_path: Path, model_type: str, instances: InstanceKi
         # 0.62 at 0.1 (and 0.61 at 0.05, 0.45 at 0.2).
         config.train.class_weight = CLASS_MAP_WEIGHT
     if model_type in ("centroid", "centered_instance", "multiclass_topdown"):
-        anchor = central_node([s.points for s in samples])
+        anchor = central_node(points)
         config.model.anchor_part = None if anchor is None else config.data.skeleton.nodes[anchor]
     if config.data.skeleton.symmetries:
         config.augment.flip = "horizontal"
@@ -320,8 +321,8 @@ def choose_resolution(
     Centroid models see animals small (about 64 px): they only need to find centres. Pose
     models see them at up to 160 px; a centered-instance crop holds the largest animal with a
     margin, rounded up to the max stride. Bottom-up models train on windows as wide as the largest
-    animal's span, wider where the frames are `crowded` (see `training_window`), their part maps' stride follows `limbs` (each edge's longest labeled limb,
-    frame pixels, see `edge_lengths` and `part_map_stride`; `OUTPUT_STRIDE` where not given,
+    animal's span, wider where the frames are `crowded` (see `window_spans`), their part maps'
+    stride follows `limbs` (each edge's longest labeled limb, frame pixels, see `edge_lengths` and `part_map_stride`; `OUTPUT_STRIDE` where not given,
     and then the largest animal's span bounds every limb), their fields are drawn at `OUTPUT_STRIDE` in bands at least two cells wide, and limbs
     longer than those lengths are penalised when grouping.
     """
